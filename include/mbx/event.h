@@ -10,7 +10,11 @@
 
 #include "mbx/common.h"
 
-/* X(ENUM, "name", class) -- class drives hit/miss accounting in analysis:
+/* The numeric values of ops and outcomes are stored in profiles: both lists
+ * are APPEND-ONLY. New ops and outcomes go at the end (after UNKNOWN); never
+ * reorder, remove or insert.
+ *
+ * X(ENUM, "name", class) -- class drives hit/miss accounting in analysis:
  *   RETR  retrieval (hit/miss)         STORE storage (stored/not stored/...)
  *   DEL   deletion (deleted/not found) ARITH incr/decr (hit/not found)
  *   TOUCH touch (touched/not found)    OTHER everything else */

@@ -19,6 +19,7 @@
 #define MBX_PROFILE_DEFAULT_BLOCK_EVENTS 4096
 #define MBX_PROFILE_MAX_BLOCK_EVENTS 65536
 #define MBX_PROFILE_MAX_PORTS 16
+#define MBX_PROFILE_MAX_COUNTERS 1024 /* per stats block / footer */
 
 /* Capture metadata stored in the header. Strings are NUL-terminated. */
 struct mbx_profile_meta {
@@ -36,7 +37,7 @@ struct mbx_profile_meta {
 /* Totals stored in the footer (also derivable from the blocks). */
 struct mbx_profile_totals {
 	uint64_t events;
-	uint64_t blocks;
+	uint64_t blocks;    /* EVENTS blocks (stats blocks not counted) */
 	uint64_t first_ts;  /* 0 if no events */
 	uint64_t last_ts;
 };
@@ -48,25 +49,38 @@ struct mbx_profile_writer_opts {
 
 struct mbx_profile_writer;
 
-/* Create path (truncating) and write the header. NULL + errno on failure. */
+/* Create path (truncating, mode 0644 & ~umask) and write the header. meta
+ * may be NULL (all zero); its strings must be NUL-terminated within their
+ * fields and nports <= MBX_PROFILE_MAX_PORTS, block_events <=
+ * MBX_PROFILE_MAX_BLOCK_EVENTS (EINVAL otherwise). NULL + errno on failure.
+ *
+ * After an I/O error (ENOSPC, EIO, ...) the writer is failed: every later call
+ * returns the same error, and the file keeps its complete blocks (it reads as
+ * incomplete). */
 struct mbx_profile_writer *mbx_profile_writer_open(const char *path,
 						   const struct mbx_profile_meta *meta,
 						   const struct mbx_profile_writer_opts *opts);
 /* Append events (any count); full blocks are written as they fill. Timestamps
- * must be non-decreasing (EINVAL otherwise). Returns 0 or -errno (I/O). */
+ * must be non-decreasing over the whole file: otherwise -EINVAL and none of
+ * the n events is appended. Returns 0 or -errno (I/O, -EFBIG when the block
+ * index is full, -ENOMEM). */
 int mbx_profile_writer_append(struct mbx_profile_writer *w, const struct mbx_event *ev, size_t n);
 /* Write the current partial block now (periodic flush in live capture). */
 int mbx_profile_writer_flush(struct mbx_profile_writer *w);
 /* Write a stats block carrying counter values, so that a killed recorder
- * still leaves its last known counters in the file. */
+ * still leaves its last known counters in the file. Buffered events are
+ * written first. n <= MBX_PROFILE_MAX_COUNTERS and every name NUL-terminated
+ * within its 32 bytes (EINVAL otherwise). */
 int mbx_profile_writer_stats(struct mbx_profile_writer *w, const struct mbx_counter_kv *kv,
 			     size_t n);
 /* Flush, write the footer (counters + block index), close. Frees w even on
  * error. Returns 0 or -errno. */
 int mbx_profile_writer_close(struct mbx_profile_writer *w, const struct mbx_counter_kv *kv,
 			     size_t n);
-/* Bytes written so far (for --rotate). */
+/* Bytes written to the file so far, buffered events not included (for --rotate). */
 uint64_t mbx_profile_writer_bytes(const struct mbx_profile_writer *w);
+/* Totals of the events appended so far (buffered ones included); blocks
+ * counts EVENTS blocks already written. */
 const struct mbx_profile_totals *mbx_profile_writer_totals(const struct mbx_profile_writer *w);
 
 enum mbx_profile_state {
@@ -83,11 +97,16 @@ struct mbx_profile_reader *mbx_profile_reader_open(const char *path, char *err, 
 void mbx_profile_reader_close(struct mbx_profile_reader *r); /* NULL ok */
 
 const struct mbx_profile_meta *mbx_profile_reader_meta(const struct mbx_profile_reader *r);
+/* Format version of the file (minor may be newer than MBX_PROFILE_VERSION_MINOR). */
+void mbx_profile_reader_version(const struct mbx_profile_reader *r, unsigned *major,
+				unsigned *minor);
 
 /* Next block of events. Returns 1 and sets *ev, *n (valid until the next
  * call), 0 at the end of the events, or -1 on corruption (CRC mismatch, bad
- * block header, out-of-order sequence or time): the message is in
- * mbx_profile_reader_error(). Stats blocks are consumed silently. */
+ * block header, out-of-order sequence or time, footer totals that disagree
+ * with the blocks, data after the end) or a read error, with errno set
+ * (EBADMSG for corruption): the message is in mbx_profile_reader_error().
+ * Stats blocks are consumed silently. After -1 every call returns -1. */
 int mbx_profile_reader_next(struct mbx_profile_reader *r, const struct mbx_event **ev, size_t *n);
 
 /* After next() returned 0: whether the file was complete, and for an
