@@ -27,18 +27,19 @@
 	X(dec_malformed, "packets with inconsistent IP/TCP headers")                               \
 	X(dec_other_port, "TCP packets not on a memcache port")                                    \
 	X(dec_snap_short, "TCP segments cut by the capture snap length (the missing bytes are gaps)") \
-	X(dec_tcp, "memcache TCP segments decoded")                                                \
+	X(dec_tcp, "TCP segments decoded (any port)")                                                \
 	/* flows and reassembly */                                                                 \
 	X(flows_created, "connection directions tracked")                                          \
 	X(flows_closed, "directions closed by FIN/RST")                                            \
 	X(flows_idle, "directions expired after the idle timeout")                                 \
 	X(flows_evicted, "directions evicted because the flow table was full")                     \
 	X(flows_midstream, "directions first seen without SYN (capture began mid-connection)")     \
+	X(flows_reused, "directions closed because their 5-tuple started a new connection")        \
 	X(seg_payload, "segments carrying payload")                                                \
 	X(seg_retrans, "segments entirely retransmitted (ignored)")                                \
 	X(seg_overlap, "segments partly overlapping data already seen (overlap ignored)")          \
 	X(seg_ooo, "out-of-order segments held for reassembly")                                    \
-	X(seg_ooo_drop, "out-of-order segments dropped: window or memory bound reached")           \
+	X(seg_ooo_drop, "holes given up early because an out-of-order bound was reached")           \
 	X(seg_after_close, "payload segments after FIN/RST (ignored)")                             \
 	X(gaps, "holes in a TCP stream (data never seen)")                                         \
 	X(gap_bytes, "bytes lost in holes")                                                        \

@@ -46,7 +46,9 @@ static inline void *mbx_stream_user(struct mbx_stream *s)
 }
 
 /* Consumer callbacks. All are optional except data. Timestamps are packet
- * times in ns. Called synchronously from mbx_flowtab_input()/expire()/flush(). */
+ * times in ns. Called synchronously from mbx_flowtab_input()/expire()/flush();
+ * a callback must not call back into the same table. Data delivered from the
+ * out-of-order store carries the time its segment was captured. */
 struct mbx_stream_ops {
 	/* A stream was created. The user area is zeroed before this call. */
 	void (*open)(void *ctx, struct mbx_stream *s, uint64_t ts);
@@ -63,7 +65,12 @@ struct mbx_flowtab_cfg {
 	uint32_t ooo_max_segs;      /* held out-of-order segments per stream; default 32 */
 	uint32_t ooo_max_bytes;     /* held out-of-order bytes per stream; default 256 KiB */
 	uint64_t ooo_total_bytes;   /* held out-of-order bytes per table; default 64 MiB */
-	uint64_t idle_timeout_ns;   /* default 300 s of capture time */
+	uint64_t idle_timeout_ns;   /* default 300 s of capture time; 0 = never */
+	uint32_t max_window;        /* data further than this from the next expected byte (either
+	                             * way) means we lost track: resynchronise with a gap.
+	                             * default and maximum 1 GiB (largest TCP window); 0 = default */
+	uint64_t ooo_max_wait_ns;   /* give up a hole once data after it has waited this long
+	                             * (checked by expire()); default 1 s; 0 = wait for a bound */
 	const uint8_t *port_map;    /* 65536-bit bitmap (8192 bytes) of memcache server ports */
 	const uint8_t *flow_key;    /* 16-byte key for the canonical connection hash */
 	size_t user_size;           /* bytes of consumer state per stream */

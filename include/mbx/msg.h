@@ -74,6 +74,7 @@ enum mbx_close_why {
 	MBX_CLOSE_IDLE = 3,
 	MBX_CLOSE_EVICT = 4,
 	MBX_CLOSE_END = 5, /* end of capture */
+	MBX_CLOSE_REUSED = 6, /* the 5-tuple started a new connection (SYN, new ISN) */
 };
 
 struct mbx_msg {
