@@ -65,7 +65,8 @@
 	X(pair_mismatch, "responses that did not fit the pending request (resynchronised)")        \
 	X(lat_saturated, "latencies above 4.29 s (stored saturated)")                              \
 	X(time_backwards, "records whose timestamp went backwards (clamped)")                      \
-	X(merge_late, "records that arrived after the merge window had passed their time")
+	X(merge_late, "records that arrived after the merge window had passed their time")          \
+	X(merge_forced, "records released before the merge window passed: merge buffer full")
 
 struct mbx_counters {
 #define MBX_X_FIELD(n, d) uint64_t n;

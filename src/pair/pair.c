@@ -25,6 +25,7 @@ enum slot_state { SLOT_FREE = 0, SLOT_PENDING = 1, SLOT_READY = 2 };
 
 struct slot {
 	struct mbx_event ev;
+	uint64_t req_ts; /* true request time (ev.ts_ns may be clamped) */
 	uint32_t next;   /* next pending slot of the same connection */
 	uint32_t conn;   /* connection index */
 	uint32_t opaque;
@@ -48,7 +49,8 @@ struct conn {
 	uint8_t in_multi;      /* VALUE.../STAT... response in progress */
 	uint8_t fin;           /* CONN_*_FIN */
 	uint8_t used;
-	uint8_t pad[5];
+	uint8_t rsp_gap;       /* responses were lost: re-anchor on the next one */
+	uint8_t pad[4];
 };
 
 struct mbx_pair {
@@ -365,7 +367,7 @@ static unsigned bin_wire_op(unsigned op)
 
 static void set_latency(struct mbx_pair *p, struct slot *s, uint64_t rsp_ts)
 {
-	uint64_t lat = rsp_ts > s->ev.ts_ns ? rsp_ts - s->ev.ts_ns : 0;
+	uint64_t lat = rsp_ts > s->req_ts ? rsp_ts - s->req_ts : 0;
 	if (lat > MBX_LAT_MAX) {
 		lat = MBX_LAT_MAX;
 		MBX_CTR_INC(p->ctr, lat_saturated);
@@ -619,6 +621,7 @@ static void on_req(struct mbx_pair *p, const struct mbx_msg *m)
 	struct slot *s = slot_alloc(p, &idx);
 	memset(s, 0, sizeof(*s));
 	s->ev.ts_ns = ts;
+	s->req_ts = m->ts_ns;
 	s->ev.key_hash = m->key_hash;
 	s->ev.conn_id = c->id;
 	s->ev.latency_ns = MBX_LAT_NONE;
@@ -826,6 +829,8 @@ static void matched_rsp(struct mbx_pair *p, struct conn *c, const struct mbx_msg
 	complete_head_unit(p, c, (unsigned)out, t);
 }
 
+static void reanchor(struct mbx_pair *p, struct conn *c, const struct mbx_msg *m);
+
 static void on_rsp(struct mbx_pair *p, const struct mbx_msg *m)
 {
 	struct conn *c = conn_find(p, m->flow);
@@ -835,6 +840,8 @@ static void on_rsp(struct mbx_pair *p, const struct mbx_msg *m)
 		return;
 	}
 	conn_touch(p, c);
+	if (MBX_UNLIKELY(c->rsp_gap))
+		reanchor(p, c, m);
 	unsigned hp = p->slots[c->head].ev.flags & MBX_EV_F_PROTO_MASK;
 	if (hp == MBX_PROTO_TEXT)
 		text_rsp(p, c, m);
@@ -888,19 +895,56 @@ static void on_gap(struct mbx_pair *p, const struct mbx_msg *m)
 	if (!c)
 		return;
 	if (m->dir == 1) {
-		/* Responses were lost: requests sent before the hole most likely
-		 * had theirs in it. Settle them rather than pair them with the
-		 * replies of later requests. */
-		while (c->head != NIL && p->slots[c->head].ev.ts_ns <= m->ts_ns) {
-			struct slot *s = conn_head(p, c);
-			complete_head_unit(p, c,
-					   (s->ev.flags & MBX_EV_F_QUIET) ? MBX_OUT_NOREPLY : MBX_OUT_NONE, 0);
-		}
+		/* Responses were lost, how many is unknown. The next response
+		 * re-anchors the pairing (see reanchor()). A reply cut short by
+		 * the hole ends here. */
+		c->rsp_gap = 1;
+		if (c->in_multi && c->head != NIL)
+			complete_head_unit(p, c, MBX_OUT_NONE, 0);
 		c->in_multi = 0;
 	}
-	/* Requests lost (dir 0): their replies will find either no pending
-	 * request (orphans) or an incompatible one (mismatch, dropped). */
+	/* Requests lost (dir 0): their replies find either no pending request
+	 * (an orphan) or an incompatible one (a mismatch, dropped). */
 	drain(p);
+}
+
+/* First response after responses were lost: it answers the NEWEST pending
+ * request that was complete before it started and that it can answer (for a
+ * client that waits for each reply, exactly the right one; for a pipelining
+ * client, pairs up to the pipeline depth may be lost). Older pending
+ * requests lost their replies in the hole. */
+static void reanchor(struct mbx_pair *p, struct conn *c, const struct mbx_msg *m)
+{
+	uint32_t pick = NIL;
+
+	c->rsp_gap = 0;
+	for (uint32_t i = c->head; i != NIL; i = p->slots[i].next) {
+		const struct slot *s = &p->slots[i];
+		if (s->req_ts > m->ts_ns)
+			break;
+		if (s->mflags & MBX_MSG_F_BATCH_CONT)
+			continue; /* only batch heads start a request unit */
+		unsigned sp = s->ev.flags & MBX_EV_F_PROTO_MASK;
+		bool ok;
+		if (sp == MBX_PROTO_TEXT) {
+			ok = m->proto == MBX_PROTO_TEXT &&
+			     (map_outcome(s->ev.op, m->code) >= 0 ||
+			      (is_text_retrieval(s->ev.op) && m->code == MBX_RSP_VALUE) ||
+			      (s->ev.op == MBX_OP_STATS && m->code == MBX_RSP_STAT));
+		} else {
+			ok = can_answer(s, m);
+		}
+		if (ok)
+			pick = i;
+	}
+	if (pick == NIL)
+		return; /* nothing fits: normal pairing will drop the reply */
+	while (c->head != pick) {
+		struct slot *s = conn_head(p, c);
+		complete_head_unit(p, c,
+				   (s->ev.flags & MBX_EV_F_QUIET) ? quiet_implied(s->ev.op) : MBX_OUT_NONE,
+				   0);
+	}
 }
 
 void mbx_pair_input(struct mbx_pair *p, const struct mbx_msg *m)

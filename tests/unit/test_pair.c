@@ -516,6 +516,50 @@ static void response_gap_settles_pending(void **state)
 	fx_free(f);
 }
 
+/* A client that waits for each reply; one reply lost in the capture. The
+ * next reply re-anchors on the newest request sent before it: the lost one
+ * is unanswered, nothing after it shifts. */
+static void response_gap_one_outstanding(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(0, 0, 0);
+	req(f, 1, 100, T, MBX_OP_SET, "a", 5, 0, 0);
+	/* STORED for a lost here */
+	req(f, 1, 200, T, MBX_OP_GET, "a", 0, BE, 0);
+	ctl(f, 1, 250, MBX_MSG_GAP, 1, 1);
+	rsp(f, 1, 250, T, MBX_RSP_VALUE, "a", 5, 0, 0, 0);
+	rsp(f, 1, 250, T, MBX_RSP_END, NULL, 0, 0, 0, 0);
+	req(f, 1, 300, T, MBX_OP_DELETE, "a", 0, 0, 0);
+	rsp(f, 1, 320, T, MBX_RSP_DELETED, NULL, 0, 0, 0, 0);
+	mbx_pair_finish(f->p);
+	assert_int_equal(f->cap.n, 3);
+	assert_int_equal(f->cap.ev[0].outcome, MBX_OUT_NONE);
+	assert_int_equal(f->cap.ev[1].outcome, MBX_OUT_HIT);
+	assert_int_equal(f->cap.ev[1].latency_ns, 50);
+	assert_int_equal(f->cap.ev[2].outcome, MBX_OUT_DELETED);
+	assert_int_equal(f->ctr.req_unanswered, 1);
+	assert_int_equal(f->ctr.rsp_orphan, 0);
+	fx_free(f);
+}
+
+/* A request whose event time was clamped (it completed from data held behind
+ * a hole) keeps its true time for the latency. */
+static void clamped_request_keeps_latency(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(0, 0, 0);
+	req(f, 2, 500, T, MBX_OP_GET, "x", 0, BE, 0);
+	req(f, 1, 400, T, MBX_OP_GET, "y", 0, BE, 0); /* late: clamped to 500 */
+	rsp(f, 1, 450, T, MBX_RSP_END, NULL, 0, 0, 0, 0);
+	rsp(f, 2, 520, T, MBX_RSP_END, NULL, 0, 0, 0, 0);
+	mbx_pair_finish(f->p);
+	assert_int_equal(f->cap.n, 2);
+	assert_int_equal(f->cap.ev[1].ts_ns, 500);
+	assert_int_equal(f->cap.ev[1].latency_ns, 50);
+	assert_int_equal(f->ctr.time_backwards, 1);
+	fx_free(f);
+}
+
 static void conn_table_eviction(void **state)
 {
 	(void)state;
@@ -620,6 +664,8 @@ int main(void)
 		cmocka_unit_test(binary_stats),
 		cmocka_unit_test(connections_lifecycle),
 		cmocka_unit_test(response_gap_settles_pending),
+		cmocka_unit_test(response_gap_one_outstanding),
+		cmocka_unit_test(clamped_request_keeps_latency),
 		cmocka_unit_test(conn_table_eviction),
 		cmocka_unit_test(random_interleaving),
 	};
