@@ -67,7 +67,7 @@ uint64_t mbx_hist_bucket_high(unsigned i);
 
 /* Value at percentile p (0..100): the highest value equivalent to the bucket
  * holding the ceil(p% * count)-th value, clamped to [min, max]. 0 if empty.
- * p = 100 returns max exactly. */
+ * p = 100 returns max exactly, p <= 0 returns min exactly. Linear scan. */
 uint64_t mbx_hist_percentile(const struct mbx_hist *h, double p);
 double mbx_hist_mean(const struct mbx_hist *h);
 
