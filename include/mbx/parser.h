@@ -38,33 +38,45 @@
 #include "mbx/msg.h"
 
 /* Carry buffers (the pool's bufsize) must hold the longest unfinished message
- * head: a 2048-byte text line + CRLF, or a binary header + extras + key. */
+ * head: a 2048-byte text line + CRLF, or a binary header + extras + key, and
+ * the first 4 KiB of a long retrieval line. */
 #define MBX_PARSER_CARRY_SIZE 4096
+/* Longest text line (without its terminator) outside get/gets/gat/gats. */
+#define MBX_PARSER_LINE_MAX 2048
+/* Keys longer than this are counted (key_too_long) and flagged KEY_CLAMP. */
+#define MBX_PARSER_KEY_MAX 250
+/* Data blocks / binary bodies above this are treated as invalid. */
+#define MBX_PARSER_MAX_VALUE (128u << 20)
 
 struct mbx_parse_ctx {
 	const uint8_t *salt;          /* 16-byte key-hash salt */
-	struct mbx_bufpool *pool;     /* carry buffers of MBX_PARSER_CARRY_SIZE */
+	struct mbx_bufpool *pool;     /* carry buffers of >= MBX_PARSER_CARRY_SIZE bytes */
 	struct mbx_counters *ctr;
 	struct mbx_msg_sink sink;
 	uint8_t worker;               /* copied into mbx_msg.worker */
 };
 
 /* Per-direction parser state. Embedded in the stream's user area; treat as
- * opaque. Its size is fixed at compile time. */
+ * opaque (fields are internal to src/proto). Its size is fixed at compile
+ * time (112 bytes on LP64). */
 struct mbx_parser {
 	uint64_t flow;
-	uint64_t skip;          /* value bytes (incl. trailing CRLF) still to skip */
-	uint64_t msg_ts;        /* time of the first byte of the message being parsed */
+	uint64_t skip;          /* value bytes (incl. a text block's CRLF) still to skip */
+	uint64_t msg_ts;        /* time of the chunk holding the first byte of the head in progress */
+	uint64_t last_ts;       /* time of the last chunk or gap seen */
 	uint8_t *carry;         /* pool buffer or NULL */
-	uint32_t carry_len;
+	uint32_t carry_len;     /* bytes held in carry */
+	uint32_t rs_pos;        /* resync: first carry position not yet examined */
+	uint32_t tok_len;       /* long retrieval line: length of the token being assembled */
+	uint32_t nkeys;         /* long retrieval line: keys seen so far */
 	uint8_t dir;            /* 0 = requests, 1 = responses */
-	uint8_t state;          /* internal */
-	uint8_t synced;         /* at a known message boundary */
-	uint8_t proto;          /* proto of the message in progress */
-	struct mbx_msg pending; /* request waiting for its data block, or response in progress */
-	uint32_t nkeys;         /* keys emitted so far on a streamed retrieval line */
-	uint8_t bin_hdr[24];    /* binary header being assembled */
-	uint8_t scratch[32];    /* internal */
+	uint8_t state;          /* internal state machine */
+	uint8_t pflags;         /* internal flags */
+	uint8_t gs_op;          /* long retrieval line: op */
+	uint8_t gs_phase;       /* long retrieval line: 0 = exptime expected, 1 = keys */
+	uint8_t tok_last;       /* long retrieval line: last byte of the token being assembled */
+	uint8_t pad[2];
+	struct mbx_msg pending; /* request waiting for its data block / last key of a long line */
 };
 
 /* Initialise for a direction. at_boundary: the first byte fed will be the
