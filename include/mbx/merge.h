@@ -23,6 +23,14 @@
 struct mbx_merge_cfg {
 	uint32_t capacity; /* messages in the FIFO, and in the heap; default 1M */
 	uint64_t hold_ns;  /* default 1.1 s: reassembly's hole wait + 100 ms */
+	/* Messages of the response direction are ordered as if this much later
+	 * than their timestamp (the timestamp itself is not changed). The two
+	 * directions of a connection are often timestamped on different paths
+	 * (TAP ports, mirror queues, NIC queues): a reply can appear a little
+	 * before the end of its request. Pairing does not mind a reply that is
+	 * handled after later requests; it cannot pair one handled before its
+	 * own request. Default 1 ms. */
+	uint64_t rsp_skew_ns;
 	struct mbx_msg_sink out;
 	struct mbx_counters *ctr;
 };

@@ -36,6 +36,7 @@ struct mbx_record_cfg {
 	uint64_t pair_timeout_ns;
 	uint32_t merge_capacity;         /* messages held for time ordering */
 	uint64_t merge_hold_ns;          /* how long a message is held (>= hole wait) */
+	uint64_t rsp_skew_ns;            /* response direction ordered this much later */
 	uint32_t block_events;
 	bool fsync_blocks;
 };

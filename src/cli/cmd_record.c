@@ -27,6 +27,7 @@ struct record_opts {
 	uint64_t max_conns;
 	uint64_t pair_window;
 	uint64_t pair_timeout;
+	uint64_t skew;
 	uint64_t block_events;
 	bool fsync;
 	bool quiet;
@@ -43,6 +44,7 @@ static const struct record_opts record_defaults = {
 	.max_conns = 262144,
 	.pair_window = 1u << 20,
 	.pair_timeout = 10 * MBX_NSEC_PER_SEC,
+	.skew = MBX_NSEC_PER_MSEC,
 	.block_events = MBX_PROFILE_DEFAULT_BLOCK_EVENTS,
 };
 
@@ -101,6 +103,9 @@ static const struct cli_opt record_options[] = {
 	  "requests held while waiting for responses (memory: 48 bytes each)", .min = 64, .max = 1u << 30 },
 	{ "pair-timeout", 0, CLI_DURATION, O(pair_timeout), "DUR",
 	  "capture time a request may wait for its response", .min = 1000 },
+	{ "direction-skew", 0, CLI_DURATION, O(skew), "DUR",
+	  "how much earlier a reply may be timestamped than its request (directions captured on different ports or queues)",
+	  .max = 100 * MBX_NSEC_PER_MSEC },
 	{ "block-events", 0, CLI_UINT, O(block_events), "N", "events per profile block", .min = 1,
 	  .max = MBX_PROFILE_MAX_BLOCK_EVENTS },
 	{ "fsync", 0, CLI_FLAG, O(fsync), NULL, "fdatasync the profile after every block" },
@@ -268,6 +273,7 @@ static int record_run(void *opts, int npos, char **pos)
 	cfg->max_conns = (uint32_t)o->max_conns;
 	cfg->pair_window = (uint32_t)o->pair_window;
 	cfg->pair_timeout_ns = o->pair_timeout;
+	cfg->rsp_skew_ns = o->skew;
 	cfg->block_events = (uint32_t)o->block_events;
 	cfg->fsync_blocks = o->fsync;
 

@@ -70,6 +70,7 @@ struct mbx_evsink *mbx_evsink_create(const struct mbx_record_cfg *cfg, const cha
 		mc.capacity = cfg->merge_capacity;
 	if (cfg->merge_hold_ns)
 		mc.hold_ns = cfg->merge_hold_ns;
+	mc.rsp_skew_ns = cfg->rsp_skew_ns;
 	mc.out.emit = mbx_pair_sink_emit;
 	mc.out.ctx = s->pair;
 	mc.ctr = ctr;

@@ -8,6 +8,7 @@
 
 struct held {
 	struct mbx_msg m;
+	uint64_t key; /* ordering time: ts, plus the skew for the response direction */
 	uint64_t seq; /* arrival order, for stable ties */
 };
 
@@ -19,13 +20,13 @@ struct mbx_merge {
 	struct held *fifo;
 	uint32_t fmask;
 	uint64_t fhead, ftail;
-	uint64_t fifo_last_ts; /* ts of the newest message in the FIFO */
+	uint64_t fifo_last_key; /* key of the newest message in the FIFO */
 
 	struct held *heap;
 	uint32_t hlen, hcap;
 
 	uint64_t seq;
-	uint64_t released_ts; /* newest ts released */
+	uint64_t released_key; /* newest key released */
 	size_t fifo_bytes, heap_bytes;
 };
 
@@ -34,6 +35,7 @@ void mbx_merge_cfg_defaults(struct mbx_merge_cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->capacity = 1u << 20;
 	cfg->hold_ns = 1100 * MBX_NSEC_PER_MSEC;
+	cfg->rsp_skew_ns = MBX_NSEC_PER_MSEC;
 }
 
 static void *map_anon(size_t len)
@@ -91,7 +93,7 @@ uint32_t mbx_merge_held(const struct mbx_merge *mm)
 
 static inline bool before(const struct held *a, const struct held *b)
 {
-	return a->m.ts_ns < b->m.ts_ns || (a->m.ts_ns == b->m.ts_ns && a->seq < b->seq);
+	return a->key < b->key || (a->key == b->key && a->seq < b->seq);
 }
 
 static void heap_push(struct mbx_merge *mm, const struct held *h)
@@ -147,12 +149,13 @@ static void emit_oldest(struct mbx_merge *mm)
 	bool from_heap;
 	const struct held *o = oldest(mm, &from_heap);
 	struct mbx_msg m = o->m;
+	uint64_t key = o->key;
 	if (from_heap)
 		heap_pop(mm);
 	else
 		mm->fhead++;
-	if (m.ts_ns > mm->released_ts)
-		mm->released_ts = m.ts_ns;
+	if (key > mm->released_key)
+		mm->released_key = key;
 	mm->cfg.out.emit(mm->cfg.out.ctx, &m);
 }
 
@@ -160,19 +163,20 @@ void mbx_merge_push(struct mbx_merge *mm, const struct mbx_msg *m)
 {
 	struct held h = { .m = *m, .seq = mm->seq++ };
 
-	if (m->ts_ns < mm->released_ts) {
+	h.key = m->ts_ns + (m->dir ? mm->cfg.rsp_skew_ns : 0);
+	if (h.key < mm->released_key) {
 		/* its place in the order is gone */
 		MBX_CTR_INC(mm->ctr, merge_late);
 		mm->cfg.out.emit(mm->cfg.out.ctx, m);
 		return;
 	}
-	if (m->ts_ns >= mm->fifo_last_ts || mm->fhead == mm->ftail) {
+	if (h.key >= mm->fifo_last_key || mm->fhead == mm->ftail) {
 		if (mm->ftail - mm->fhead > mm->fmask) {
 			MBX_CTR_INC(mm->ctr, merge_forced);
 			emit_oldest(mm);
 		}
 		mm->fifo[mm->ftail++ & mm->fmask] = h;
-		mm->fifo_last_ts = m->ts_ns;
+		mm->fifo_last_key = h.key;
 		return;
 	}
 	if (mm->hlen == mm->hcap) {
@@ -195,7 +199,7 @@ void mbx_merge_release(struct mbx_merge *mm, uint64_t watermark)
 	if (watermark < mm->cfg.hold_ns)
 		return;
 	uint64_t limit = watermark - mm->cfg.hold_ns;
-	while ((o = oldest(mm, &from_heap)) && o->m.ts_ns <= limit)
+	while ((o = oldest(mm, &from_heap)) && o->key <= limit)
 		emit_oldest(mm);
 }
 

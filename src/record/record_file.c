@@ -27,6 +27,7 @@ int mbx_record_cfg_defaults(struct mbx_record_cfg *cfg)
 	cfg->pair_timeout_ns = 10 * MBX_NSEC_PER_SEC;
 	cfg->merge_capacity = 1u << 20;
 	cfg->merge_hold_ns = 1100 * MBX_NSEC_PER_MSEC;
+	cfg->rsp_skew_ns = MBX_NSEC_PER_MSEC;
 	cfg->block_events = MBX_PROFILE_DEFAULT_BLOCK_EVENTS;
 	r = mbx_salt_random(cfg->salt);
 	if (r < 0)

@@ -130,12 +130,48 @@ static void bounded_and_forced(void **state)
 	free(o);
 }
 
+/* A reply timestamped a little before the end of its request (two capture
+ * paths) must still be released after it. */
+static void response_direction_skew(void **state)
+{
+	(void)state;
+	struct out *o = calloc(1, sizeof(*o));
+	struct mbx_counters c = { 0 };
+	struct mbx_merge_cfg cfg;
+	mbx_merge_cfg_defaults(&cfg);
+	cfg.capacity = 64;
+	cfg.hold_ns = 10000;
+	cfg.rsp_skew_ns = 1000;
+	cfg.out.emit = sink;
+	cfg.out.ctx = o;
+	cfg.ctr = &c;
+	struct mbx_merge *mm = mbx_merge_create(&cfg);
+	assert_non_null(mm);
+	struct mbx_msg rsp = msg(100000, 1), req = msg(100005, 2), rsp2 = msg(102000, 3);
+	rsp.dir = 1;
+	rsp.kind = MBX_MSG_RSP;
+	rsp2.dir = 1;
+	rsp2.kind = MBX_MSG_RSP;
+	mbx_merge_push(mm, &rsp);
+	mbx_merge_push(mm, &req);
+	mbx_merge_push(mm, &rsp2);
+	mbx_merge_flush(mm);
+	assert_int_equal(o->n, 3);
+	assert_int_equal(o->m[0].opaque, 2); /* request first */
+	assert_int_equal(o->m[1].opaque, 1);
+	assert_int_equal(o->m[1].ts_ns, 100000); /* timestamp unchanged */
+	assert_int_equal(o->m[2].opaque, 3);
+	mbx_merge_destroy(mm);
+	free(o);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(orders_within_hold),
 		cmocka_unit_test(release_respects_hold),
 		cmocka_unit_test(bounded_and_forced),
+		cmocka_unit_test(response_direction_skew),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
