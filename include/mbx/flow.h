@@ -102,6 +102,12 @@ void mbx_flowtab_expire(struct mbx_flowtab *ft, uint64_t now);
  * every stream (why = END). */
 void mbx_flowtab_flush(struct mbx_flowtab *ft, uint64_t now);
 
+/* A time no later than the capture time of every out-of-order segment
+ * currently held (UINT64_MAX if none). Data delivered later can carry times
+ * this old: a time-ordering stage downstream must not release messages past
+ * it. Exact after each expire() tick, conservative in between. */
+uint64_t mbx_flowtab_held_since(const struct mbx_flowtab *ft);
+
 /* Number of live streams. */
 uint32_t mbx_flowtab_count(const struct mbx_flowtab *ft);
 

@@ -5,12 +5,16 @@
  * held by reassembly behind a hole is delivered later with its own capture
  * time, and in live capture every worker produces its own stream. The merge
  * stage holds each message until no earlier one can still arrive -- until
- * the watermark (the time every producer has reached) is `hold_ns` past it --
+ * the watermark (a time no producer will emit anything older than: see
+ * mbx_cworker_watermark) is `hold_ns` past it --
  * and releases messages in (time, arrival) order.
  *
- * Most messages arrive in order: they go into a FIFO (O(1)); only the others
- * go into a binary heap. Both are bounded (`capacity` messages each); when
- * full, the oldest message is released early (merge_forced). A message older
+ * Each producer's messages of one direction arrive almost in order: they go
+ * into that lane's FIFO (O(1)); only stragglers go into a binary heap.
+ * Release takes the oldest of the lane heads and the heap top. Lanes are
+ * (worker, direction) pairs. FIFOs and heap are bounded (`capacity`
+ * messages each); when one is full, the oldest message is released early
+ * (merge_forced). A message older
  * than one already released is passed on at once (merge_late): the pairing
  * stage tolerates it (a response is paired normally; a request's event time
  * is clamped). Single-threaded. */
@@ -22,7 +26,11 @@
 
 struct mbx_merge_cfg {
 	uint32_t capacity; /* messages in the FIFO, and in the heap; default 1M */
-	uint64_t hold_ns;  /* default 1.1 s: reassembly's hole wait + 100 ms */
+	/* Margin behind the watermark. Producers report a watermark that
+	 * already accounts for data held by reassembly; this covers replies
+	 * whose first byte was seen a few packets before they could be parsed.
+	 * Default 5 ms. */
+	uint64_t hold_ns;
 	/* Messages of the response direction are ordered as if this much later
 	 * than their timestamp (the timestamp itself is not changed). The two
 	 * directions of a connection are often timestamped on different paths
@@ -31,6 +39,7 @@ struct mbx_merge_cfg {
 	 * handled after later requests; it cannot pair one handled before its
 	 * own request. Default 1 ms. */
 	uint64_t rsp_skew_ns;
+	uint32_t workers;  /* producers (mbx_msg.worker < workers); default 1 */
 	struct mbx_msg_sink out;
 	struct mbx_counters *ctr;
 };

@@ -35,7 +35,7 @@ struct mbx_record_cfg {
 	uint32_t pair_window;
 	uint64_t pair_timeout_ns;
 	uint32_t merge_capacity;         /* messages held for time ordering */
-	uint64_t merge_hold_ns;          /* how long a message is held (>= hole wait) */
+	uint64_t merge_hold_ns;          /* extra margin behind the watermark */
 	uint64_t rsp_skew_ns;            /* response direction ordered this much later */
 	uint32_t block_events;
 	bool fsync_blocks;
@@ -59,6 +59,9 @@ void mbx_cworker_destroy(struct mbx_cworker *w); /* NULL ok; call flush first */
 void mbx_cworker_packet(struct mbx_cworker *w, const struct mbx_pkt *pkt, int linktype);
 /* Periodic housekeeping (idle flows); cheap, call once per burst. */
 void mbx_cworker_tick(struct mbx_cworker *w, uint64_t now);
+/* The time every message this worker emits from now on will be at or after
+ * (its watermark): now, or earlier while reassembly holds out-of-order data. */
+uint64_t mbx_cworker_watermark(const struct mbx_cworker *w, uint64_t now);
 /* End of input: close every flow (held data delivered, holes as gaps). */
 void mbx_cworker_flush(struct mbx_cworker *w, uint64_t now);
 

@@ -52,6 +52,7 @@ struct ft_entry {
 	uint32_t ooo_bytes; /* held captured bytes */
 	uint32_t hq_prev, hq_next;
 	uint64_t fin_ts;
+	uint64_t deliv_ts; /* time given with the last delivery (running max) */
 	uint64_t pend_gap; /* gap bytes not yet reported (coalesced within one operation) */
 	struct mbx_stream s __attribute__((aligned(16)));
 };
@@ -104,6 +105,7 @@ struct mbx_flowtab {
 	uint32_t ooo_max_segs, ooo_max_bytes, max_window;
 
 	uint64_t idle_ns, zombie_ns, ooo_wait_ns, next_tick;
+	uint64_t held_min_ts; /* <= capture time of every held segment; UINT64_MAX if none */
 	size_t user_size;
 	uint8_t flow_key[16];
 	size_t ents_len, slots_len, slab_len, cnext_len, segs_len;

@@ -95,6 +95,7 @@ struct mbx_flowtab *mbx_flowtab_create(const struct mbx_flowtab_cfg *cfg)
 	ft->idle_ns = cfg->idle_timeout_ns;
 	ft->zombie_ns = ft->idle_ns ? MBX_MIN(ft->idle_ns, FT_ZOMBIE_NS) : FT_ZOMBIE_NS;
 	ft->ooo_wait_ns = cfg->ooo_max_wait_ns;
+	ft->held_min_ts = UINT64_MAX;
 	ft->lru_grain =
 	    FT_TICK(ft->idle_ns ? MBX_MIN(FT_LRU_GRAIN_NS, ft->idle_ns / 16) : FT_LRU_GRAIN_NS);
 	ft->free_head = FT_NIL;
@@ -148,6 +149,11 @@ fail:
 	mbx_flowtab_destroy(ft);
 	errno = ENOMEM;
 	return NULL;
+}
+
+uint64_t mbx_flowtab_held_since(const struct mbx_flowtab *ft)
+{
+	return ft->held_min_ts;
 }
 
 uint32_t mbx_flowtab_count(const struct mbx_flowtab *ft)
@@ -368,6 +374,8 @@ static void ft_close(struct mbx_flowtab *ft, struct ft_entry *e, enum mbx_close_
 		break;
 	}
 	ft_holeq_del(ft, e);
+	if (ts < e->deliv_ts)
+		ts = e->deliv_ts; /* a close never precedes the stream's data */
 	if (ft->ops.close)
 		ft->ops.close(ft->ops_ctx, &e->s, why, ts);
 }
@@ -607,6 +615,7 @@ void mbx_flowtab_expire(struct mbx_flowtab *ft, uint64_t now)
 	ft->next_tick = now + FT_TICK_NS;
 
 	/* Holes first: a stream that gives up its holes may reach its FIN. */
+	uint64_t held_min = UINT64_MAX;
 	if (ft->ooo_wait_ns) {
 		for (idx = ft->hq_head; idx != FT_NIL;) {
 			struct ft_entry *e = ft_ent(ft, idx);
@@ -621,8 +630,17 @@ void mbx_flowtab_expire(struct mbx_flowtab *ft, uint64_t now)
 			mbx_ft_gap_flush(ft, e, now);
 			if (e->ooo_head == FT_NIL && !(e->flags & FTF_FIN))
 				ft_holeq_del(ft, e);
+			for (uint32_t id = e->ooo_head; id != FT_NIL; id = ft->segs[id].next)
+				held_min = MBX_MIN(held_min, ft->segs[id].ts);
+		}
+	} else {
+		for (idx = ft->hq_head; idx != FT_NIL; idx = ft_ent(ft, idx)->hq_next) {
+			const struct ft_entry *e = ft_ent(ft, idx);
+			for (uint32_t id = e->ooo_head; id != FT_NIL; id = ft->segs[id].next)
+				held_min = MBX_MIN(held_min, ft->segs[id].ts);
 		}
 	}
+	ft->held_min_ts = held_min;
 	/* The LRU order is the order of last use, so the walk stops at the
 	 * first stream that is still active. */
 	while (ft->idle_ns && (idx = ft->lru[FT_L_LIVE].tail) != FT_NIL) {

@@ -18,12 +18,26 @@ struct ft_pieces {
 	uint64_t wire;	 /* sequence space they cover */
 };
 
+/* Bytes become available in stream order at the latest capture time of the
+ * segments that carry them and all bytes before them: deliveries of a stream
+ * never go back in time, even when held data is delivered after data that
+ * arrived later. (Downstream orders messages by time; a stream's own order
+ * must survive that.) */
+static inline uint64_t ft_deliv_ts(struct ft_entry *e, uint64_t ts)
+{
+	if (ts < e->deliv_ts)
+		return e->deliv_ts;
+	e->deliv_ts = ts;
+	return ts;
+}
+
 void mbx_ft_gap_flush(struct mbx_flowtab *ft, struct ft_entry *e, uint64_t ts)
 {
 	uint64_t n = e->pend_gap;
 
 	if (!n)
 		return;
+	ts = ft_deliv_ts(e, ts);
 	e->pend_gap = 0;
 	MBX_CTR_INC(ft->ctr, gaps);
 	MBX_CTR_ADD(ft->ctr, gap_bytes, n);
@@ -36,7 +50,7 @@ static inline void ft_data(struct mbx_flowtab *ft, struct ft_entry *e, const uin
 {
 	if (e->pend_gap)
 		mbx_ft_gap_flush(ft, e, ts);
-	ft->ops.data(ft->ops_ctx, &e->s, p, n, ts);
+	ft->ops.data(ft->ops_ctx, &e->s, p, n, ft_deliv_ts(e, ts));
 }
 
 /* Deliver bytes [skip, lim) of a segment whose first cap bytes are at p; the
@@ -269,6 +283,8 @@ static bool ft_hold(struct mbx_flowtab *ft, struct ft_entry *e, uint32_t seq, co
 	e->ooo_segs += pc.n;
 	e->ooo_bytes += (uint32_t)pc.bytes;
 	ft_holeq_add(ft, e);
+	if (ts < ft->held_min_ts)
+		ft->held_min_ts = ts;
 	return true;
 }
 

@@ -26,7 +26,7 @@ int mbx_record_cfg_defaults(struct mbx_record_cfg *cfg)
 	cfg->pair_window = 1u << 20;
 	cfg->pair_timeout_ns = 10 * MBX_NSEC_PER_SEC;
 	cfg->merge_capacity = 1u << 20;
-	cfg->merge_hold_ns = 1100 * MBX_NSEC_PER_MSEC;
+	cfg->merge_hold_ns = 5 * MBX_NSEC_PER_MSEC;
 	cfg->rsp_skew_ns = MBX_NSEC_PER_MSEC;
 	cfg->block_events = MBX_PROFILE_DEFAULT_BLOCK_EVENTS;
 	r = mbx_salt_random(cfg->salt);
@@ -130,7 +130,7 @@ int mbx_record_file(const struct mbx_record_cfg *cfg, const char *input, const c
 		if (++since_tick == 4096) {
 			since_tick = 0;
 			mbx_cworker_tick(w, now);
-			mbx_evsink_advance(es, now);
+			mbx_evsink_advance(es, mbx_cworker_watermark(w, now));
 			if (mbx_evsink_error(es))
 				break;
 		}

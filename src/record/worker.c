@@ -163,6 +163,11 @@ void mbx_cworker_tick(struct mbx_cworker *w, uint64_t now)
 	mbx_flowtab_expire(w->ft, now);
 }
 
+uint64_t mbx_cworker_watermark(const struct mbx_cworker *w, uint64_t now)
+{
+	return MBX_MIN(now, mbx_flowtab_held_since(w->ft));
+}
+
 void mbx_cworker_flush(struct mbx_cworker *w, uint64_t now)
 {
 	mbx_flowtab_flush(w->ft, now);
