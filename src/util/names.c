@@ -29,13 +29,21 @@ static const char *const rsp_names[] = {
 };
 
 static const char *const counter_names[] = {
-#define MBX_X(n, d) #n,
+#define MBX_X(n, k, d) #n,
 	MBX_COUNTERS(MBX_X)
 #undef MBX_X
 };
 
 static const char *const counter_descs[] = {
-#define MBX_X(n, d) d,
+#define MBX_X(n, k, d) d,
+	MBX_COUNTERS(MBX_X)
+#undef MBX_X
+};
+
+#define MBX_CTR_KIND_INFO false
+#define MBX_CTR_KIND_LOSS true
+static const bool counter_loss[] = {
+#define MBX_X(n, k, d) MBX_CTR_KIND_##k,
 	MBX_COUNTERS(MBX_X)
 #undef MBX_X
 };
@@ -117,6 +125,11 @@ const char *mbx_counter_name(unsigned id)
 const char *mbx_counter_desc(unsigned id)
 {
 	return id < MBX_CTR__COUNT ? counter_descs[id] : "?";
+}
+
+bool mbx_counter_is_loss(unsigned id)
+{
+	return id < MBX_CTR__COUNT && counter_loss[id];
 }
 
 int mbx_counter_lookup(const char *name)
