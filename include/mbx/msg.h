@@ -93,7 +93,7 @@ struct mbx_msg {
 	uint16_t aux;      /* RSP binary: raw status; CLOSE: enum mbx_close_why; GAP: direction */
 	uint8_t dir;       /* 0 = request direction (client->server), 1 = response direction */
 	uint8_t worker;    /* producing worker index */
-	uint8_t pad[4];
+	uint32_t cookie;   /* REQ: opaque to mbx, handed back by pairing's on_final (replay) */
 };
 
 _Static_assert(sizeof(struct mbx_msg) == 48, "mbx_msg layout");

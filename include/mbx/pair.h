@@ -33,6 +33,11 @@ struct mbx_pair_cfg {
 	/* Receives finalised events in non-decreasing ts order, in batches. */
 	void (*emit)(void *ctx, const struct mbx_event *ev, size_t n);
 	void *emit_ctx;
+	/* Optional: called as soon as a request's outcome is final (in
+	 * completion order, before the in-order emit), with the flow and the
+	 * cookie of its request message. Used by replay to free pipeline
+	 * slots and record latency without waiting for older requests. */
+	void (*on_final)(void *ctx, uint64_t flow, uint32_t cookie, const struct mbx_event *ev);
 	struct mbx_counters *ctr;
 };
 

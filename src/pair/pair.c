@@ -29,6 +29,7 @@ struct slot {
 	uint32_t next;   /* next pending slot of the same connection */
 	uint32_t conn;   /* connection index */
 	uint32_t opaque;
+	uint32_t cookie; /* from the request message (on_final) */
 	uint8_t state;
 	uint8_t mflags;  /* MBX_MSG_F_* of the request */
 	uint8_t matched; /* batch key already answered by a VALUE line */
@@ -381,6 +382,8 @@ static void finalize(struct mbx_pair *p, struct slot *s, unsigned outcome, uint6
 	if (rsp_ts)
 		set_latency(p, s, rsp_ts);
 	s->state = SLOT_READY;
+	if (p->cfg.on_final)
+		p->cfg.on_final(p->cfg.emit_ctx, p->conns[s->conn].flow, s->cookie, &s->ev);
 }
 
 static struct slot *conn_head(struct mbx_pair *p, struct conn *c)
@@ -643,6 +646,7 @@ static void on_req(struct mbx_pair *p, const struct mbx_msg *m)
 	fl |= (uint8_t)((m->variant << MBX_EV_F_VARIANT_SHIFT) & MBX_EV_F_VARIANT_MASK);
 	s->ev.flags = fl;
 	s->opaque = m->opaque;
+	s->cookie = m->cookie;
 	s->mflags = m->flags;
 	s->conn = (uint32_t)(c - p->conns);
 	s->next = NIL;

@@ -560,6 +560,60 @@ static void clamped_request_keeps_latency(void **state)
 	fx_free(f);
 }
 
+struct finals {
+	uint32_t cookie[16];
+	uint64_t flow[16];
+	uint8_t outcome[16];
+	int n;
+};
+
+static void on_final_cb(void *ctx, uint64_t flow, uint32_t cookie, const struct mbx_event *ev)
+{
+	struct cap *c = ctx;
+	struct finals *f = (struct finals *)(void *)&c->ev[MAXEV - 20]; /* scratch at the end */
+	f->cookie[f->n] = cookie;
+	f->flow[f->n] = flow;
+	f->outcome[f->n] = ev->outcome;
+	f->n++;
+}
+
+/* on_final reports completion order immediately, with the request's cookie,
+ * while emit still waits for the older request. */
+static void on_final_in_completion_order(void **state)
+{
+	(void)state;
+	struct cap *capt = calloc(1, sizeof(*capt));
+	struct mbx_counters ctr = { 0 };
+	struct mbx_pair_cfg cfg;
+	mbx_pair_cfg_defaults(&cfg);
+	cfg.emit = cap_emit;
+	cfg.emit_ctx = capt;
+	cfg.on_final = on_final_cb;
+	cfg.ctr = &ctr;
+	struct mbx_pair *p = mbx_pair_create(&cfg);
+	struct fx fake = { .p = p };
+	struct finals *f = (struct finals *)(void *)&capt->ev[MAXEV - 20];
+	struct mbx_msg m = { 0 };
+	m.kind = MBX_MSG_REQ; m.flow = 1; m.ts_ns = 100; m.op = MBX_OP_GET; m.flags = BE; m.cookie = 11;
+	m.key_hash = 5;
+	mbx_pair_input(p, &m);
+	m.flow = 2; m.ts_ns = 110; m.cookie = 22;
+	mbx_pair_input(p, &m);
+	rsp(&fake, 2, 120, T, MBX_RSP_END, NULL, 0, 0, 0, 0);
+	assert_int_equal(f->n, 1);
+	assert_int_equal(f->cookie[0], 22);
+	assert_int_equal(f->flow[0], 2);
+	assert_int_equal(f->outcome[0], MBX_OUT_MISS);
+	assert_int_equal(capt->n, 0); /* in-order output still waits */
+	rsp(&fake, 1, 130, T, MBX_RSP_END, NULL, 0, 0, 0, 0);
+	assert_int_equal(f->n, 2);
+	assert_int_equal(f->cookie[1], 11);
+	mbx_pair_finish(p);
+	assert_int_equal(capt->n, 2);
+	mbx_pair_destroy(p);
+	free(capt);
+}
+
 static void conn_table_eviction(void **state)
 {
 	(void)state;
@@ -666,6 +720,7 @@ int main(void)
 		cmocka_unit_test(response_gap_settles_pending),
 		cmocka_unit_test(response_gap_one_outstanding),
 		cmocka_unit_test(clamped_request_keeps_latency),
+		cmocka_unit_test(on_final_in_completion_order),
 		cmocka_unit_test(conn_table_eviction),
 		cmocka_unit_test(random_interleaving),
 	};
