@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#define NIL UINT32_MAX
+#define NIL UINT32_MAX  /* connection index: none */
+#define PNIL UINT64_MAX /* FIFO position: none */
+#define WINDOW_INIT 4096
 #define OUT_BATCH 256
 #define MAX_SCAN 512 /* pending requests examined to place one meta/binary response */
 
@@ -26,7 +28,7 @@ enum slot_state { SLOT_FREE = 0, SLOT_PENDING = 1, SLOT_READY = 2 };
 struct slot {
 	struct mbx_event ev;
 	uint64_t req_ts; /* true request time (ev.ts_ns may be clamped) */
-	uint32_t next;   /* next pending slot of the same connection */
+	uint64_t next;   /* position of the next pending slot of the connection */
 	uint32_t conn;   /* connection index */
 	uint32_t opaque;
 	uint32_t cookie; /* from the request message (on_final) */
@@ -42,11 +44,11 @@ struct slot {
 struct conn {
 	uint64_t flow;
 	uint64_t rsp_first_ts; /* first byte of the multi-unit response in progress */
+	uint64_t head, tail;   /* pending list (FIFO positions) */
+	uint64_t cursor;       /* next unanswered slot of the head batch */
 	uint32_t id;
-	uint32_t head, tail;   /* pending list */
 	uint32_t npending;
 	uint32_t lru_prev, lru_next;
-	uint32_t cursor;       /* next unanswered slot of the head batch */
 	uint8_t in_multi;      /* VALUE.../STAT... response in progress */
 	uint8_t fin;           /* CONN_*_FIN */
 	uint8_t used;
@@ -58,9 +60,9 @@ struct mbx_pair {
 	struct mbx_pair_cfg cfg;
 	struct mbx_counters *ctr;
 
-	struct slot *slots;
-	size_t slots_len;
+	struct slot *slots; /* the window: starts small, doubles up to cap */
 	uint32_t mask;
+	uint64_t cap;
 	uint64_t head, tail; /* FIFO positions (monotonic) */
 
 	struct conn *conns;
@@ -81,6 +83,14 @@ struct mbx_pair {
 	uint32_t nout;
 	struct mbx_counters dummy;
 };
+
+/* Slots are found by FIFO position (monotonic), never by array index, so
+ * that the window can grow: a position maps to index pos & mask for any
+ * current size. */
+static inline struct slot *SL(const struct mbx_pair *p, uint64_t pos)
+{
+	return &p->slots[pos & p->mask];
+}
 
 static void *map_zeroed(size_t len)
 {
@@ -123,9 +133,10 @@ struct mbx_pair *mbx_pair_create(const struct mbx_pair_cfg *cfg)
 		p->cfg.timeout_ns = UINT64_MAX;
 
 	uint32_t win = pow2_at_least(cfg->window);
-	p->mask = win - 1;
-	p->slots_len = (size_t)win * sizeof(struct slot);
-	p->slots = map_zeroed(p->slots_len);
+	uint32_t init = MBX_MIN(win, WINDOW_INIT);
+	p->cap = win;
+	p->mask = init - 1;
+	p->slots = calloc(init, sizeof(struct slot));
 
 	p->conns_len = (size_t)cfg->max_conns * sizeof(struct conn);
 	p->conns = map_zeroed(p->conns_len);
@@ -151,8 +162,7 @@ void mbx_pair_destroy(struct mbx_pair *p)
 {
 	if (!p)
 		return;
-	if (p->slots)
-		munmap(p->slots, p->slots_len);
+	free(p->slots);
 	if (p->conns)
 		munmap(p->conns, p->conns_len);
 	if (p->index)
@@ -180,7 +190,7 @@ static void out_flush(struct mbx_pair *p)
 static void drain(struct mbx_pair *p)
 {
 	while (p->head != p->tail) {
-		struct slot *s = &p->slots[p->head & p->mask];
+		struct slot *s = SL(p, p->head);
 		if (s->state != SLOT_READY)
 			break;
 		p->out[p->nout++] = s->ev;
@@ -388,21 +398,21 @@ static void finalize(struct mbx_pair *p, struct slot *s, unsigned outcome, uint6
 
 static struct slot *conn_head(struct mbx_pair *p, struct conn *c)
 {
-	return c->head == NIL ? NULL : &p->slots[c->head];
+	return c->head == PNIL ? NULL : SL(p, c->head);
 }
 
 static void pop_head(struct conn *c, struct slot *s)
 {
 	c->head = s->next;
-	if (c->head == NIL)
-		c->tail = NIL;
+	if (c->head == PNIL)
+		c->tail = PNIL;
 	c->npending--;
 }
 
 /* Is slot i part of the batch that starts at the connection head? */
-static bool in_head_batch(struct mbx_pair *p, struct conn *c, uint32_t i)
+static bool in_head_batch(struct mbx_pair *p, struct conn *c, uint64_t i)
 {
-	return i != NIL && (i == c->head || (p->slots[i].mflags & MBX_MSG_F_BATCH_CONT));
+	return i != PNIL && (i == c->head || (SL(p, i)->mflags & MBX_MSG_F_BATCH_CONT));
 }
 
 /* Finalise the request unit at the head (one request, or all keys of a
@@ -411,10 +421,10 @@ static bool in_head_batch(struct mbx_pair *p, struct conn *c, uint32_t i)
 static void complete_head_unit(struct mbx_pair *p, struct conn *c, unsigned outcome,
 			       uint64_t rsp_ts)
 {
-	uint32_t i = c->head;
+	uint64_t i = c->head;
 	while (in_head_batch(p, c, i)) {
-		struct slot *s = &p->slots[i];
-		uint32_t next = s->next;
+		struct slot *s = SL(p, i);
+		uint64_t next = s->next;
 		if (s->matched) {
 			/* answered by a VALUE line of a reply cut short */
 			finalize(p, s, s->ev.outcome, rsp_ts ? rsp_ts : c->rsp_first_ts);
@@ -425,7 +435,7 @@ static void complete_head_unit(struct mbx_pair *p, struct conn *c, unsigned outc
 		}
 		pop_head(c, s);
 		i = next;
-		if (i != NIL && !(p->slots[i].mflags & MBX_MSG_F_BATCH_CONT))
+		if (i != PNIL && !(SL(p, i)->mflags & MBX_MSG_F_BATCH_CONT))
 			break;
 	}
 	c->in_multi = 0;
@@ -435,7 +445,7 @@ static void complete_head_unit(struct mbx_pair *p, struct conn *c, unsigned outc
 /* Every pending request of c is finalised: no response will come. */
 static void fail_all(struct mbx_pair *p, struct conn *c, bool server_closed)
 {
-	while (c->head != NIL) {
+	while (c->head != PNIL) {
 		struct slot *s = conn_head(p, c);
 		unsigned op = s->ev.op;
 		unsigned out = MBX_OUT_NONE;
@@ -543,7 +553,7 @@ static struct conn *conn_create(struct mbx_pair *p, uint64_t flow)
 	memset(c, 0, sizeof(*c));
 	c->flow = flow;
 	c->id = p->next_id++;
-	c->head = c->tail = c->cursor = NIL;
+	c->head = c->tail = c->cursor = PNIL;
 	c->used = 1;
 	uint32_t i = index_slot(p, flow);
 	while (p->index[i] != 0)
@@ -560,11 +570,11 @@ static struct conn *conn_create(struct mbx_pair *p, uint64_t flow)
 /* Finalise the oldest pending request as unanswered (window or timeout). */
 static void force_head(struct mbx_pair *p)
 {
-	struct slot *s = &p->slots[p->head & p->mask];
+	struct slot *s = SL(p, p->head);
 	struct conn *c = &p->conns[s->conn];
 	/* The FIFO head is the oldest request of all, hence its connection's
 	 * oldest pending one: the connection head. */
-	while (s->state == SLOT_PENDING && c->head != NIL) {
+	while (s->state == SLOT_PENDING && c->head != PNIL) {
 		struct slot *h = conn_head(p, c);
 		if (h->ev.flags & MBX_EV_F_QUIET)
 			complete_head_unit(p, c, quiet_implied(h->ev.op), 0);
@@ -576,7 +586,7 @@ static void force_head(struct mbx_pair *p)
 static void expire(struct mbx_pair *p)
 {
 	while (p->head != p->tail) {
-		struct slot *s = &p->slots[p->head & p->mask];
+		struct slot *s = SL(p, p->head);
 		if (s->state == SLOT_READY) {
 			drain(p);
 			continue;
@@ -588,19 +598,36 @@ static void expire(struct mbx_pair *p)
 	}
 }
 
-static struct slot *slot_alloc(struct mbx_pair *p, uint32_t *idx)
+/* Double the window (up to cfg.window): live slots move to their index in
+ * the larger array; positions, and so every link, stay valid. */
+static bool window_grow(struct mbx_pair *p)
+{
+	uint64_t n = (uint64_t)p->mask + 1;
+	if (n >= p->cap)
+		return false;
+	struct slot *ns = malloc((size_t)n * 2 * sizeof(*ns));
+	if (!ns)
+		return false;
+	for (uint64_t pos = p->head; pos != p->tail; pos++)
+		ns[pos & (2 * n - 1)] = p->slots[pos & p->mask];
+	free(p->slots);
+	p->slots = ns;
+	p->mask = (uint32_t)(2 * n - 1);
+	return true;
+}
+
+static struct slot *slot_alloc(struct mbx_pair *p, uint64_t *pos)
 {
 	if (p->tail - p->head > p->mask) {
 		drain(p);
-		if (p->tail - p->head > p->mask) {
+		if (p->tail - p->head > p->mask && !window_grow(p)) {
 			MBX_CTR_INC(p->ctr, pair_overflow);
 			force_head(p);
 			drain(p);
 		}
 	}
-	*idx = (uint32_t)(p->tail & p->mask);
-	p->tail++;
-	return &p->slots[*idx];
+	*pos = p->tail++;
+	return SL(p, *pos);
 }
 
 /* ---- messages ---------------------------------------------------------- */
@@ -609,7 +636,7 @@ static void on_req(struct mbx_pair *p, const struct mbx_msg *m)
 {
 	struct conn *c = conn_find(p, m->flow);
 	uint64_t ts = m->ts_ns;
-	uint32_t idx;
+	uint64_t idx;
 
 	if (!c)
 		c = conn_create(p, m->flow);
@@ -649,18 +676,18 @@ static void on_req(struct mbx_pair *p, const struct mbx_msg *m)
 	s->cookie = m->cookie;
 	s->mflags = m->flags;
 	s->conn = (uint32_t)(c - p->conns);
-	s->next = NIL;
+	s->next = PNIL;
 
 	if (m->proto == MBX_PROTO_TEXT && (m->flags & MBX_MSG_F_QUIET)) {
 		/* text noreply: memcached sends nothing, whatever happened */
 		finalize(p, s, MBX_OUT_NOREPLY, 0);
 	} else {
 		s->state = SLOT_PENDING;
-		if (c->tail == NIL) {
+		if (c->tail == PNIL) {
 			c->head = c->tail = idx;
 			c->cursor = idx;
 		} else {
-			p->slots[c->tail].next = idx;
+			SL(p, c->tail)->next = idx;
 			c->tail = idx;
 		}
 		c->npending++;
@@ -671,6 +698,59 @@ static void on_req(struct mbx_pair *p, const struct mbx_msg *m)
 static void orphan(struct mbx_pair *p)
 {
 	MBX_CTR_INC(p->ctr, rsp_orphan);
+}
+
+#define MAX_UNIT_SKIP 16 /* pending text requests a reply may pass over */
+
+/* Can text reply m answer the request unit starting at slot position u? */
+static bool text_fits(struct mbx_pair *p, uint64_t u, const struct mbx_msg *m)
+{
+	const struct slot *h = SL(p, u);
+	unsigned op = h->ev.op;
+	switch (m->code) {
+	case MBX_RSP_VALUE:
+		if (!is_text_retrieval(op))
+			return false;
+		for (uint64_t i = u; i != PNIL; i = SL(p, i)->next) {
+			const struct slot *s = SL(p, i);
+			if (i != u && !(s->mflags & MBX_MSG_F_BATCH_CONT))
+				break;
+			if (!s->matched && s->ev.key_hash == m->key_hash)
+				return true;
+		}
+		return false;
+	case MBX_RSP_STAT: return op == MBX_OP_STATS || op == MBX_OP_UNKNOWN;
+	case MBX_RSP_END: return is_text_retrieval(op) || op == MBX_OP_STATS || op == MBX_OP_UNKNOWN;
+	default: return map_outcome(op, m->code) >= 0;
+	}
+}
+
+/* The reply does not fit the oldest request: if it fits one of the next few,
+ * the requests before that one lost their replies (a capture that began
+ * mid-connection, a reply the parser could not resynchronise to, a loss).
+ * Settle them as unanswered and return true; false if nothing fits. */
+static bool text_skip_to_fit(struct mbx_pair *p, struct conn *c, const struct mbx_msg *m)
+{
+	uint64_t u = c->head;
+	unsigned units = 0;
+	if (c->in_multi)
+		return false; /* in the middle of a reply: do not jump */
+	for (uint64_t i = SL(p, u)->next; i != PNIL && units < MAX_UNIT_SKIP; i = SL(p, i)->next) {
+		const struct slot *s = SL(p, i);
+		if (s->mflags & MBX_MSG_F_BATCH_CONT)
+			continue;
+		units++;
+		if ((s->ev.flags & MBX_EV_F_PROTO_MASK) != MBX_PROTO_TEXT)
+			return false;
+		if (!text_fits(p, i, m))
+			continue;
+		while (c->head != i) {
+			MBX_CTR_INC(p->ctr, pair_mismatch);
+			complete_head_unit(p, c, MBX_OUT_NONE, 0);
+		}
+		return true;
+	}
+	return false;
 }
 
 static void text_rsp(struct mbx_pair *p, struct conn *c, const struct mbx_msg *m)
@@ -687,20 +767,21 @@ static void text_rsp(struct mbx_pair *p, struct conn *c, const struct mbx_msg *m
 	case MBX_RSP_VALUE:
 		if (!is_text_retrieval(op))
 			break;
-		if (!c->in_multi) {
-			c->in_multi = 1;
-			c->rsp_first_ts = m->ts_ns;
+		if (!c->in_multi)
 			c->cursor = c->head;
-		}
-		for (uint32_t i = c->cursor; in_head_batch(p, c, i); i = p->slots[i].next) {
-			struct slot *s = &p->slots[i];
+		for (uint64_t i = c->cursor; in_head_batch(p, c, i); i = SL(p, i)->next) {
+			struct slot *s = SL(p, i);
 			if (s->matched || s->ev.key_hash != m->key_hash)
 				continue;
+			if (!c->in_multi) {
+				c->in_multi = 1;
+				c->rsp_first_ts = m->ts_ns;
+			}
 			/* memcached answers in key order: keys passed over missed */
-			for (uint32_t j = c->cursor; j != i; j = p->slots[j].next) {
-				if (!p->slots[j].matched) {
-					p->slots[j].matched = 1;
-					p->slots[j].ev.outcome = MBX_OUT_MISS;
+			for (uint64_t j = c->cursor; j != i; j = SL(p, j)->next) {
+				if (!SL(p, j)->matched) {
+					SL(p, j)->matched = 1;
+					SL(p, j)->ev.outcome = MBX_OUT_MISS;
 				}
 			}
 			s->matched = 1;
@@ -709,10 +790,7 @@ static void text_rsp(struct mbx_pair *p, struct conn *c, const struct mbx_msg *m
 			c->cursor = s->next;
 			return;
 		}
-		/* no key of the batch: not ours */
-		MBX_CTR_INC(p->ctr, pair_mismatch);
-		orphan(p);
-		return;
+		break; /* no key of the batch: not this request's reply */
 	case MBX_RSP_STAT:
 		if (op != MBX_OP_STATS && op != MBX_OP_UNKNOWN)
 			break;
@@ -737,8 +815,14 @@ static void text_rsp(struct mbx_pair *p, struct conn *c, const struct mbx_msg *m
 		return;
 	}
 	}
-	/* The reply cannot answer the oldest request: a request was lost (gap)
-	 * or the capture began mid-pipeline. Keep the request, drop the reply. */
+	/* The reply cannot answer the oldest request. If it answers one of the
+	 * next ones, the older ones lost their replies; otherwise a request was
+	 * lost (gap) or the capture began mid-pipeline: keep the requests, drop
+	 * the reply. */
+	if (text_skip_to_fit(p, c, m)) {
+		text_rsp(p, c, m);
+		return;
+	}
 	MBX_CTR_INC(p->ctr, pair_mismatch);
 	orphan(p);
 }
@@ -796,9 +880,10 @@ static void matched_rsp(struct mbx_pair *p, struct conn *c, const struct mbx_msg
 	/* Find the first pending request this response can answer. Only quiet
 	 * requests may be passed over (their silence is their answer); a
 	 * non-quiet one passed over lost its response (counted). */
-	uint32_t found = NIL, n = 0;
-	for (uint32_t i = c->head; i != NIL && n < MAX_SCAN; i = p->slots[i].next, n++) {
-		const struct slot *s = &p->slots[i];
+	uint64_t found = PNIL;
+	uint32_t n = 0;
+	for (uint64_t i = c->head; i != PNIL && n < MAX_SCAN; i = SL(p, i)->next, n++) {
+		const struct slot *s = SL(p, i);
 		if (can_answer(s, m)) {
 			found = i;
 			break;
@@ -811,7 +896,7 @@ static void matched_rsp(struct mbx_pair *p, struct conn *c, const struct mbx_msg
 				break;
 		}
 	}
-	if (found == NIL) {
+	if (found == PNIL) {
 		MBX_CTR_INC(p->ctr, pair_mismatch);
 		orphan(p);
 		return;
@@ -839,14 +924,14 @@ static void on_rsp(struct mbx_pair *p, const struct mbx_msg *m)
 {
 	struct conn *c = conn_find(p, m->flow);
 
-	if (!c || c->head == NIL) {
+	if (!c || c->head == PNIL) {
 		orphan(p);
 		return;
 	}
 	conn_touch(p, c);
 	if (MBX_UNLIKELY(c->rsp_gap))
 		reanchor(p, c, m);
-	unsigned hp = p->slots[c->head].ev.flags & MBX_EV_F_PROTO_MASK;
+	unsigned hp = SL(p, c->head)->ev.flags & MBX_EV_F_PROTO_MASK;
 	if (hp == MBX_PROTO_TEXT)
 		text_rsp(p, c, m);
 	else
@@ -903,7 +988,7 @@ static void on_gap(struct mbx_pair *p, const struct mbx_msg *m)
 		 * re-anchors the pairing (see reanchor()). A reply cut short by
 		 * the hole ends here. */
 		c->rsp_gap = 1;
-		if (c->in_multi && c->head != NIL)
+		if (c->in_multi && c->head != PNIL)
 			complete_head_unit(p, c, MBX_OUT_NONE, 0);
 		c->in_multi = 0;
 	}
@@ -919,11 +1004,11 @@ static void on_gap(struct mbx_pair *p, const struct mbx_msg *m)
  * requests lost their replies in the hole. */
 static void reanchor(struct mbx_pair *p, struct conn *c, const struct mbx_msg *m)
 {
-	uint32_t pick = NIL;
+	uint64_t pick = PNIL;
 
 	c->rsp_gap = 0;
-	for (uint32_t i = c->head; i != NIL; i = p->slots[i].next) {
-		const struct slot *s = &p->slots[i];
+	for (uint64_t i = c->head; i != PNIL; i = SL(p, i)->next) {
+		const struct slot *s = SL(p, i);
 		if (s->req_ts > m->ts_ns)
 			break;
 		if (s->mflags & MBX_MSG_F_BATCH_CONT)
@@ -941,7 +1026,7 @@ static void reanchor(struct mbx_pair *p, struct conn *c, const struct mbx_msg *m
 		if (ok)
 			pick = i;
 	}
-	if (pick == NIL)
+	if (pick == PNIL)
 		return; /* nothing fits: normal pairing will drop the reply */
 	while (c->head != pick) {
 		struct slot *s = conn_head(p, c);
@@ -957,7 +1042,7 @@ void mbx_pair_input(struct mbx_pair *p, const struct mbx_msg *m)
 		p->now = m->ts_ns;
 		/* cheap check of the FIFO head only */
 		if (p->head != p->tail) {
-			const struct slot *s = &p->slots[p->head & p->mask];
+			const struct slot *s = SL(p, p->head);
 			if (s->state == SLOT_PENDING && p->now - s->ev.ts_ns > p->cfg.timeout_ns)
 				expire(p);
 		}

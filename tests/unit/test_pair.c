@@ -8,7 +8,7 @@
 
 #include "mbx/pair.h"
 
-#define MAXEV 1024
+#define MAXEV 16384
 
 struct cap {
 	struct mbx_event ev[MAXEV];
@@ -614,6 +614,62 @@ static void on_final_in_completion_order(void **state)
 	free(capt);
 }
 
+/* 10,000 requests outstanding at once: the window (starting at 4096 slots)
+ * grows while links between pending requests stay valid. */
+static void window_grows_with_pending(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(0, 1u << 16, 0);
+	for (uint64_t i = 0; i < 10000; i++)
+		req(f, 1 + (i % 3), 100 + i, T, MBX_OP_DELETE, "k", 0, 0, 0);
+	for (uint64_t i = 0; i < 10000; i++)
+		rsp(f, 1 + (i % 3), 20000 + i, T, (i % 2) ? MBX_RSP_DELETED : MBX_RSP_NOT_FOUND, NULL,
+		    0, 0, 0, 0);
+	mbx_pair_finish(f->p);
+	assert_int_equal(f->ctr.pair_overflow, 0);
+	assert_int_equal(f->cap.n, 10000);
+	for (uint64_t i = 0; i < 10000; i++) {
+		assert_int_equal(f->cap.ev[i].outcome, (i % 2) ? MBX_OUT_DELETED : MBX_OUT_NOT_FOUND);
+		assert_int_equal(f->cap.ev[i].latency_ns, 20000 - 100);
+	}
+	fx_free(f);
+}
+
+/* A reply that cannot answer the oldest request but fits a later one: the
+ * older requests lost their replies (regression: an incr whose reply the
+ * parser could not resynchronise to blocked every later pair on the
+ * connection, percona capture 003). */
+static void stuck_head_does_not_block(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(0, 0, 0);
+	req(f, 1, 100, T, MBX_OP_INCR, "k", 0, 0, 0);
+	/* its reply "8" was never parsed */
+	req(f, 1, 200, T, MBX_OP_GET, "k", 0, BE, 0);
+	rsp(f, 1, 210, T, MBX_RSP_END, NULL, 0, 0, 0, 0);
+	req(f, 1, 300, T, MBX_OP_SET, "k", 1, 0, 0);
+	rsp(f, 1, 310, T, MBX_RSP_STORED, NULL, 0, 0, 0, 0);
+	req(f, 1, 400, T, MBX_OP_GET, "k", 0, BE, 0);
+	rsp(f, 1, 410, T, MBX_RSP_VALUE, "k", 1, 0, 0, 0);
+	rsp(f, 1, 410, T, MBX_RSP_END, NULL, 0, 0, 0, 0);
+	/* a reply that fits nothing pending is still dropped, nothing settled */
+	req(f, 1, 500, T, MBX_OP_GET, "z", 0, BE, 0);
+	rsp(f, 1, 505, T, MBX_RSP_DELETED, NULL, 0, 0, 0, 0);
+	rsp(f, 1, 510, T, MBX_RSP_END, NULL, 0, 0, 0, 0);
+	mbx_pair_finish(f->p);
+	struct mbx_event *e = f->cap.ev;
+	assert_int_equal(f->cap.n, 5);
+	assert_int_equal(e[0].outcome, MBX_OUT_NONE);
+	assert_int_equal(e[1].outcome, MBX_OUT_MISS);
+	assert_int_equal(e[1].latency_ns, 10);
+	assert_int_equal(e[2].outcome, MBX_OUT_STORED);
+	assert_int_equal(e[3].outcome, MBX_OUT_HIT);
+	assert_int_equal(e[4].outcome, MBX_OUT_MISS);
+	assert_int_equal(f->ctr.req_unanswered, 1);
+	assert_int_equal(f->ctr.rsp_orphan, 1);
+	fx_free(f);
+}
+
 static void conn_table_eviction(void **state)
 {
 	(void)state;
@@ -721,6 +777,8 @@ int main(void)
 		cmocka_unit_test(response_gap_one_outstanding),
 		cmocka_unit_test(clamped_request_keeps_latency),
 		cmocka_unit_test(on_final_in_completion_order),
+		cmocka_unit_test(window_grows_with_pending),
+		cmocka_unit_test(stuck_head_does_not_block),
 		cmocka_unit_test(conn_table_eviction),
 		cmocka_unit_test(random_interleaving),
 	};
