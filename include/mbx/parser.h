@@ -75,7 +75,8 @@ struct mbx_parser {
 	uint8_t gs_op;          /* long retrieval line: op */
 	uint8_t gs_phase;       /* long retrieval line: 0 = exptime expected, 1 = keys */
 	uint8_t tok_last;       /* long retrieval line: last byte of the token being assembled */
-	uint8_t pad[2];
+	uint8_t tent_len;       /* mid-stream start: a lone number line awaiting confirmation */
+	uint8_t pad;
 	struct mbx_msg pending; /* request waiting for its data block / last key of a long line */
 };
 

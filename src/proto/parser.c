@@ -579,11 +579,92 @@ static void count_initial_resync(struct mbx_parser *p, struct mbx_parse_ctx *ctx
 	}
 }
 
+/* Length of the digit line ("123\r\n", maybe space padded, as incr/decr
+ * replies are) at d, or 0. */
+static size_t number_line_len(const uint8_t *d, size_t len)
+{
+	size_t i = 0, digits = 0;
+	while (i < len && i < 24 && d[i] >= '0' && d[i] <= '9')
+		i++, digits++;
+	while (i < len && i < 44 && d[i] == ' ')
+		i++;
+	if (!digits || i + 1 >= len || d[i] != '\r' || d[i + 1] != '\n')
+		return 0;
+	return i + 2;
+}
+
+/* Does d start with a complete, well-formed reply line (or a number line)? */
+static bool starts_with_reply(const uint8_t *d, size_t len)
+{
+	if (number_line_len(d, len))
+		return true;
+	const uint8_t *nl = memchr(d, '\n', MBX_MIN(len, (size_t)MBX_LINE_WIN));
+	return nl && mbx_proto_text_candidate(1, d, (size_t)(nl + 1 - d));
+}
+
+static void emit_number(struct mbx_parser *p, struct mbx_parse_ctx *ctx, uint64_t ts)
+{
+	struct mbx_msg m;
+	memset(&m, 0, sizeof(m));
+	m.kind = MBX_MSG_RSP;
+	m.proto = MBX_PROTO_TEXT;
+	m.code = MBX_RSP_NUMBER;
+	mbx_proto_emit(p, ctx, &m, ts);
+}
+
+/* A response stream that began mid-connection may begin with a digit line:
+ * an incr/decr reply (percona capture 003 begins so), or a value, or the
+ * length or cas field of a VALUE line the capture cut. Elsewhere a digit
+ * line is never a resync point; here it is taken when the line after it is
+ * a well-formed reply (or another number). When the first segment is the
+ * number line alone, the decision waits for the next data (tent_len). */
+static void midstream_number(struct mbx_parser *p, struct mbx_parse_ctx *ctx, const uint8_t **d,
+			     size_t *len, uint64_t ts)
+{
+	if (p->tent_len) {
+		size_t tl = p->tent_len;
+		p->tent_len = 0;
+		if (starts_with_reply(*d, *len)) {
+			emit_number(p, ctx, p->msg_ts);
+			p->state = MBX_PST_HEAD;
+			p->pflags = 0;
+		} else {
+			MBX_CTR_ADD(ctx->ctr, resync_bytes, tl);
+		}
+		return;
+	}
+	size_t n = number_line_len(*d, *len);
+	if (!n)
+		return;
+	if (n == *len) {
+		p->tent_len = (uint8_t)n;
+		p->msg_ts = ts;
+		*len = 0;
+		return;
+	}
+	if (starts_with_reply(*d + n, *len - n)) {
+		emit_number(p, ctx, ts);
+		p->state = MBX_PST_HEAD;
+		p->pflags = 0;
+		*d += n;
+		*len -= n;
+	}
+}
+
 void mbx_parser_data(struct mbx_parser *p, struct mbx_parse_ctx *ctx, const uint8_t *data,
 		     size_t len, uint64_t ts)
 {
 	if (!len)
 		return;
+	if (MBX_UNLIKELY((p->pflags & MBX_PF_RSCOUNT) || p->tent_len) && p->dir &&
+	    p->state == MBX_PST_RESYNC && !p->carry_len) {
+		count_initial_resync(p, ctx);
+		midstream_number(p, ctx, &data, &len, ts);
+		if (!len) {
+			p->last_ts = ts;
+			return;
+		}
+	}
 	count_initial_resync(p, ctx);
 	run(p, ctx, data, data + len, ts); /* p->last_ts: the previous chunk's */
 	p->last_ts = ts;
@@ -593,6 +674,10 @@ void mbx_parser_gap(struct mbx_parser *p, struct mbx_parse_ctx *ctx, uint64_t nb
 {
 	if (!nbytes)
 		return;
+	if (p->tent_len) {
+		MBX_CTR_ADD(ctx->ctr, resync_bytes, p->tent_len);
+		p->tent_len = 0;
+	}
 	count_initial_resync(p, ctx);
 	p->last_ts = ts;
 	switch (p->state) {
@@ -631,6 +716,12 @@ void mbx_parser_gap(struct mbx_parser *p, struct mbx_parse_ctx *ctx, uint64_t nb
 
 void mbx_parser_fini(struct mbx_parser *p, struct mbx_parse_ctx *ctx)
 {
+	if (p->tent_len) {
+		/* the stream ended on its first line, a number: nothing says
+		 * otherwise, take it as the reply it most likely is */
+		p->tent_len = 0;
+		emit_number(p, ctx, p->msg_ts);
+	}
 	switch (p->state) {
 	case MBX_PST_SKIP:
 		if ((p->pflags & MBX_PF_PENDING) && (p->pflags & MBX_PF_CRLF) && p->skip <= 2) {

@@ -113,6 +113,18 @@ static void check_midstream(struct tctx *t, const struct stream *s, size_t step)
 
 		unsigned fu = first_findable(s, k);
 		size_t want_from = first_msg[fu];
+		/* Documented rule (parser.c, starts_with_number_line): a response
+		 * stream whose first byte starts a digit line followed by a reply
+		 * takes that line as an incr/decr reply. Starting inside e.g.
+		 * "VERSION 1.6.21" at "21" shows this ambiguity: one extra NUMBER
+		 * message, then exactly the reference. */
+		size_t extra = 0;
+		if (s->dir && t->cap.n == nref - want_from + 1 && t->cap.v[0].code == MBX_RSP_NUMBER &&
+		    s->b[k] >= '0' && s->b[k] <= '9' && (fu == s->nunits || s->ustart[fu] > k)) {
+			extra = 1;
+			memmove(t->cap.v, t->cap.v + 1, (t->cap.n - 1) * sizeof(t->cap.v[0]));
+			t->cap.n--;
+		}
 		if (t->cap.n != nref - want_from)
 			fail_msg("%s from %zu (step %zu): %zu messages, expected %zu", s->name, k,
 				 step, t->cap.n, nref - want_from);
@@ -123,6 +135,11 @@ static void check_midstream(struct tctx *t, const struct stream *s, size_t step)
 				fail_msg("%s from %zu: message %zu differs", s->name, k, i);
 		}
 		size_t skipped = (fu < s->nunits ? s->ustart[fu] : s->n) - k;
+		if (extra) {
+			/* the number line was parsed, not skipped */
+			const uint8_t *nl = memchr(s->b + k, '\n', s->n - k);
+			skipped -= (size_t)(nl + 1 - (s->b + k));
+		}
 		if (t->ctr->resync_bytes != skipped)
 			fail_msg("%s from %zu (step %zu): resync_bytes %" PRIu64 ", expected %zu",
 				 s->name, k, step, t->ctr->resync_bytes, skipped);
@@ -530,13 +547,35 @@ static void documented_ambiguities(void **state)
 	assert_int_equal(t->cap.n, 3); /* END, "more" (an unknown reply line), END */
 	assert_int_equal(t->cap.v[0].code, MBX_RSP_END);
 	assert_int_equal(t->cap.v[1].code, MBX_RSP_NONE);
-	/* Numbers are never taken as a boundary (a value could be a number). */
+	/* Numbers are not taken as a boundary (a value could be a number)... */
 	tctx_reset(t);
 	mbx_parser_init(&t->p, T_FLOW, 1, false);
-	feed(t, "12\r\n34\r\nEND\r\n", 1);
+	feed(t, "lue\r\n12\r\n34\r\nEND\r\n", 1);
 	mbx_parser_fini(&t->p, &t->ctx);
 	assert_int_equal(t->cap.n, 1);
-	assert_int_equal(t->ctr->resync_bytes, 8);
+	assert_int_equal(t->ctr->resync_bytes, 13);
+	/* ...except at the very first byte of a response stream that began
+	 * mid-connection, when the number line is the whole segment or the
+	 * next line is a well-formed reply (an incr/decr reply: percona 003) */
+	tctx_reset(t);
+	mbx_parser_init(&t->p, T_FLOW, 1, false);
+	feed(t, "8\r\n", 1);
+	mbx_parser_fini(&t->p, &t->ctx);
+	assert_int_equal(t->cap.n, 1);
+	assert_int_equal(t->cap.v[0].code, MBX_RSP_NUMBER);
+	tctx_reset(t);
+	mbx_parser_init(&t->p, T_FLOW, 1, false);
+	feed(t, "12\r\nEND\r\n", 1);
+	mbx_parser_fini(&t->p, &t->ctx);
+	assert_int_equal(t->cap.n, 2);
+	assert_int_equal(t->cap.v[0].code, MBX_RSP_NUMBER);
+	/* but not the length field of a VALUE line the capture cut */
+	tctx_reset(t);
+	mbx_parser_init(&t->p, T_FLOW, 1, false);
+	feed(t, "5\r\nalice\r\nEND\r\n", 1);
+	mbx_parser_fini(&t->p, &t->ctx);
+	assert_int_equal(t->cap.n, 1);
+	assert_int_equal(t->cap.v[0].code, MBX_RSP_END);
 }
 
 static void resync_candidates_are_strict(void **state)
