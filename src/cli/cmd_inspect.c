@@ -53,7 +53,10 @@ static int inspect_run(void *opts, int npos, char **pos)
 	if (o->op) {
 		op = mbx_op_from_name(o->op, strlen(o->op));
 		if (op == MBX_OP_NONE) {
-			fprintf(stderr, "mbx inspect: unknown op '%s'\n", o->op);
+			fprintf(stderr,
+				"mbx inspect: --op: unknown op '%s' "
+				"(names as printed by mbx inspect: get, set, mg, getkq, ...)\n",
+				o->op);
 			return EXIT_USAGE;
 		}
 	}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "mbx/log.h"
@@ -52,6 +53,11 @@ static int opt_port(void *o, const char *arg, char *err, size_t errlen)
 {
 	struct record_opts *ro = o;
 	const char *p = arg;
+	size_t len = strlen(arg);
+	if (!len || arg[len - 1] == ',') {
+		snprintf(err, errlen, "'%s' is not a TCP port (1-65535) or a comma-separated list", arg);
+		return -1;
+	}
 	while (*p) {
 		uint64_t v = 0;
 		const char *start = p;
@@ -116,6 +122,7 @@ static const struct cli_opt record_options[] = {
 };
 #undef O
 
+/* Returns EXIT_OK, EXIT_USAGE (bad flags) or EXIT_FAIL (unreadable or empty salt file). */
 static int load_salt(const struct record_opts *o, struct mbx_record_cfg *cfg)
 {
 	char line[512];
@@ -123,37 +130,62 @@ static int load_salt(const struct record_opts *o, struct mbx_record_cfg *cfg)
 
 	if (o->salt && o->salt_file) {
 		fprintf(stderr, "mbx record: use --salt or --salt-file, not both\n");
-		return -1;
+		return EXIT_USAGE;
 	}
 	if (o->salt_file) {
 		FILE *f = fopen(o->salt_file, "r");
 		if (!f) {
 			fprintf(stderr, "mbx record: cannot read salt file %s: %s\n", o->salt_file,
 				strerror(errno));
-			return -1;
+			return EXIT_FAIL;
 		}
 		if (!fgets(line, sizeof(line), f))
 			line[0] = 0;
+		int rerr = ferror(f) ? errno : 0;
 		fclose(f);
+		if (rerr) {
+			fprintf(stderr, "mbx record: cannot read salt file %s: %s\n", o->salt_file,
+				strerror(rerr));
+			return EXIT_FAIL;
+		}
 		line[strcspn(line, "\r\n")] = 0;
+		if (!line[0]) {
+			fprintf(stderr, "mbx record: salt file %s: the first line is empty\n",
+				o->salt_file);
+			return EXIT_FAIL;
+		}
 		s = line;
 	}
 	if (s && mbx_salt_from_string(s, cfg->salt) < 0) {
-		fprintf(stderr, "mbx record: the salt must not be empty\n");
+		fprintf(stderr, "mbx record: --salt must not be empty\n");
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+/* Refuse outputs that cannot be meant: stdout, an empty name, the capture itself
+ * (opening the profile truncates it before a byte of the capture is read). */
+static int check_output(const char *in, const char *out)
+{
+	struct stat si, so;
+
+	if (!out[0]) {
+		fprintf(stderr, "mbx record: --output must not be empty\n");
+		return -1;
+	}
+	if (!strcmp(out, "-")) {
+		fprintf(stderr, "mbx record: --output -: a profile cannot be written to stdout; "
+				"give a file name (./- for a file named '-')\n");
+		return -1;
+	}
+	if (strcmp(in, "-") && stat(in, &si) == 0 && stat(out, &so) == 0 &&
+	    si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
+		fprintf(stderr, "mbx record: --output %s is the capture file itself; refusing to overwrite it\n",
+			out);
 		return -1;
 	}
 	return 0;
 }
-
-/* Counters shown as losses: anything mbx could not turn into an exact event. */
-static const enum mbx_counter_id loss_ids[] = {
-	MBX_CTR_src_drop_kernel, MBX_CTR_src_drop_iface, MBX_CTR_src_errors,
-	MBX_CTR_dec_truncated, MBX_CTR_dec_malformed, MBX_CTR_dec_fragment, MBX_CTR_dec_snap_short,
-	MBX_CTR_flows_evicted, MBX_CTR_seg_ooo_drop, MBX_CTR_gaps, MBX_CTR_gap_bytes,
-	MBX_CTR_parse_errors, MBX_CTR_resync_bytes, MBX_CTR_line_too_long, MBX_CTR_carry_exhausted,
-	MBX_CTR_ring_full, MBX_CTR_conn_table_full, MBX_CTR_rsp_orphan, MBX_CTR_req_unanswered,
-	MBX_CTR_pair_timeouts, MBX_CTR_pair_overflow, MBX_CTR_pair_mismatch,
-};
 
 static void print_summary(FILE *f, const char *in, const char *out,
 			  const struct mbx_record_result *res)
@@ -180,13 +212,14 @@ static void print_summary(FILE *f, const char *in, const char *out,
 		res->ctr.dec_not_ip, res->ctr.dec_not_tcp, res->ctr.dec_other_port,
 		res->ctr.seg_retrans);
 	int any = 0;
-	for (size_t i = 0; i < sizeof(loss_ids) / sizeof(loss_ids[0]); i++) {
-		if (!c[loss_ids[i]])
+	/* losses: traffic not seen, or not turned into an exact event (counters.h kind LOSS) */
+	for (unsigned i = 0; i < MBX_CTR__COUNT; i++) {
+		if (!c[i] || !mbx_counter_is_loss(i))
 			continue;
 		if (!any++)
 			fprintf(f, "  losses and anomalies:\n");
-		fprintf(f, "    %-16s %12" PRIu64 "  %s\n", mbx_counter_name(loss_ids[i]),
-			c[loss_ids[i]], mbx_counter_desc(loss_ids[i]));
+		fprintf(f, "    %-16s %12" PRIu64 "  %s\n", mbx_counter_name(i), c[i],
+			mbx_counter_desc(i));
 	}
 	if (!any)
 		fprintf(f, "  losses    none: every request and response was decoded and paired\n");
@@ -253,6 +286,10 @@ static int record_run(void *opts, int npos, char **pos)
 		status = EXIT_USAGE;
 		goto out;
 	}
+	if (check_output(pos[0], o->output) < 0) {
+		status = EXIT_USAGE;
+		goto out;
+	}
 	r = mbx_record_cfg_defaults(cfg);
 	if (r < 0) {
 		fprintf(stderr, "mbx record: cannot get random bytes for the salt: %s\n", strerror(-r));
@@ -260,10 +297,10 @@ static int record_run(void *opts, int npos, char **pos)
 	}
 	for (int i = 0; i < o->nports; i++)
 		mbx_record_cfg_add_port(cfg, o->ports[i], &first);
-	if (load_salt(o, cfg) < 0) {
-		status = EXIT_USAGE;
+	status = load_salt(o, cfg);
+	if (status != EXIT_OK)
 		goto out;
-	}
+	status = EXIT_FAIL;
 	cfg->max_flows = (uint32_t)o->max_flows;
 	cfg->idle_timeout_ns = o->flow_timeout;
 	cfg->ooo_max_segs = (uint32_t)o->ooo_segs;
@@ -278,7 +315,10 @@ static int record_run(void *opts, int npos, char **pos)
 	cfg->fsync_blocks = o->fsync;
 
 	r = mbx_record_file(cfg, pos[0], o->output, res, err, sizeof(err));
-	if (r < 0 && res->ctr.pkts == 0 && res->totals.events == 0 && r != -EIO) {
+	/* No summary when nothing was recorded: the capture could not be opened, or
+	 * the profile not created (-EIO before any packet or source error). A read
+	 * error (src_errors) still completes a profile with what was read. */
+	if (r < 0 && res->ctr.pkts == 0 && res->ctr.src_errors == 0 && res->totals.events == 0) {
 		fprintf(stderr, "mbx record: %s\n", err);
 		goto out;
 	}

@@ -34,10 +34,11 @@ static int split_num(const char *s, double *num, const char **unit)
 {
 	char *end;
 	errno = 0;
-	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+	/* digits first: no sign, space, "inf", "nan" or hex ("0x10") */
+	if (!((*s >= '0' && *s <= '9') || *s == '.') || (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')))
 		return -1;
 	*num = strtod(s, &end); /* the argument is a C string from argv, not wire data */
-	if (errno || end == s || *num < 0)
+	if (errno || end == s || !(*num >= 0 && *num <= 1.8e19))
 		return -1;
 	*unit = end;
 	return 0;
@@ -120,6 +121,31 @@ static const struct cli_opt *find_short(const struct cli_cmd *cmd, char c)
 	return NULL;
 }
 
+/* A bound in the option's own unit: "1 KiB", "1ms", "16". */
+static void fmt_bound(const struct cli_opt *o, uint64_t v, char *buf, size_t len)
+{
+	if (o->type == CLI_SIZE)
+		cli_fmt_bytes(v, buf, len);
+	else if (o->type == CLI_DURATION)
+		cli_fmt_duration(v, buf, len);
+	else
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
+static void range_error(const struct cli_opt *o, const char *arg, char *err, size_t errlen)
+{
+	char lo[32], hi[32];
+
+	fmt_bound(o, o->min, lo, sizeof(lo));
+	fmt_bound(o, o->max, hi, sizeof(hi));
+	if (o->min && o->max)
+		snprintf(err, errlen, "--%s: %s is out of range (%s to %s)", o->name, arg, lo, hi);
+	else if (o->max)
+		snprintf(err, errlen, "--%s: %s is out of range (at most %s)", o->name, arg, hi);
+	else
+		snprintf(err, errlen, "--%s: %s is out of range (at least %s)", o->name, arg, lo);
+}
+
 static int apply(const struct cli_opt *o, void *opts, const char *arg, char *err, size_t errlen)
 {
 	char *field = (char *)opts + o->off;
@@ -142,8 +168,7 @@ static int apply(const struct cli_opt *o, void *opts, const char *arg, char *err
 			return -1;
 		}
 		if ((o->min && d < (double)o->min) || (o->max && d > (double)o->max)) {
-			snprintf(err, errlen, "--%s: %s is out of range [%llu, %llu]", o->name, arg,
-				 (unsigned long long)o->min, (unsigned long long)o->max);
+			range_error(o, arg, err, errlen);
 			return -1;
 		}
 		*(double *)(void *)field = d;
@@ -174,8 +199,7 @@ static int apply(const struct cli_opt *o, void *opts, const char *arg, char *err
 		return -1;
 	}
 	if (v < o->min || (o->max && v > o->max)) {
-		snprintf(err, errlen, "--%s: %s is out of range [%llu, %llu]", o->name, arg,
-			 (unsigned long long)o->min, (unsigned long long)o->max);
+		range_error(o, arg, err, errlen);
 		return -1;
 	}
 	*(uint64_t *)(void *)field = v;
@@ -233,7 +257,8 @@ int cli_parse(const struct cli_cmd *cmd, int argc, char **argv, void *opts, int 
 			}
 			if (a[2]) {
 				if (o->type == CLI_FLAG) {
-					snprintf(err, errlen, "-%c takes no value (combine flags separately)", a[1]);
+					snprintf(err, errlen, "-%c takes no value (give flags separately: -%c -%c)",
+						 a[1], a[1], a[2]);
 					return -1;
 				}
 				arg = a + 2;
