@@ -35,6 +35,8 @@ static double ops_per_sec(const struct mbx_analysis *a)
 
 static const char *state_name(const struct mbx_analysis *a)
 {
+	if (a->error[0])
+		return "corrupt";
 	return a->state == MBX_PROFILE_OK ? "complete" : "incomplete";
 }
 
@@ -230,7 +232,9 @@ static void text_header(const struct mbx_analysis *a, FILE *f)
 	struct buf b[3];
 
 	fprintf(f, "mbx analyze: %s\n", a->path[0] ? a->path : "(events)");
-	if (a->state == MBX_PROFILE_OK)
+	if (a->error[0])
+		fprintf(f, "  profile   CORRUPT: reading stopped at damaged data (see below)\n");
+	else if (a->state == MBX_PROFILE_OK)
 		fprintf(f, "  profile   complete\n");
 	else
 		fprintf(f,

@@ -137,7 +137,8 @@ int mbx_record_file(const struct mbx_record_cfg *cfg, const char *input, const c
 	}
 	if (r < 0) {
 		MBX_CTR_INC(&res->ctr, src_errors);
-		snprintf(err, errlen, "%s: %s (kept the %llu packets read before it)", input,
+		/* the reader's message already names the file */
+		snprintf(err, errlen, "%s (kept the %llu packets read before it)",
 			 mbx_pcap_file_error(pf), (unsigned long long)res->ctr.pkts);
 		ret = -EIO;
 	}
