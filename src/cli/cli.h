@@ -8,6 +8,7 @@
 extern const struct cli_cmd cmd_record;
 extern const struct cli_cmd cmd_analyze;
 extern const struct cli_cmd cmd_inspect;
+extern const struct cli_cmd cmd_replay;
 
 /* Exit statuses */
 #define EXIT_OK 0

@@ -13,6 +13,7 @@ static const struct cli_cmd *const commands[] = {
 	&cmd_record,
 	&cmd_analyze,
 	&cmd_inspect,
+	&cmd_replay,
 };
 
 static void usage(FILE *f)
