@@ -37,6 +37,7 @@ struct mbx_record_cfg {
 	uint32_t merge_capacity;         /* messages held for time ordering */
 	uint64_t merge_hold_ns;          /* extra margin behind the watermark */
 	uint64_t rsp_skew_ns;            /* response direction ordered this much later */
+	uint32_t merge_workers;          /* producers feeding the merge (live: workers) */
 	uint32_t block_events;
 	bool fsync_blocks;
 };
@@ -78,6 +79,15 @@ struct mbx_msg_sink mbx_evsink_msg_sink(struct mbx_evsink *s);
 void mbx_evsink_advance(struct mbx_evsink *s, uint64_t now);
 /* Write a stats block with these totals (live capture, once per interval). */
 int mbx_evsink_stats(struct mbx_evsink *s, const struct mbx_counters *totals);
+/* Close the current profile (footer with these counters) and continue in a
+ * new one at path: requests still waiting for replies stay in the pairing
+ * stage and their events go to the new file. 0 or -errno. */
+int mbx_evsink_rotate(struct mbx_evsink *s, const char *path, const struct mbx_profile_meta *meta,
+		      const struct mbx_counters *totals, const struct mbx_profile_writer_opts *opts);
+/* Bytes written to the current profile. */
+uint64_t mbx_evsink_bytes(const struct mbx_evsink *s);
+/* Write the events buffered in the current block now. */
+int mbx_evsink_flush(struct mbx_evsink *s);
 /* First write error (-errno), 0 if none. */
 int mbx_evsink_error(const struct mbx_evsink *s);
 /* Finish pairing, write the footer with the counters, close. The profile's

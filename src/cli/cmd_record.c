@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* mbx record: capture -> profile. */
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "cli.h"
 #include "mbx/log.h"
+#include "mbx/live.h"
 #include "mbx/record.h"
 
 struct record_opts {
@@ -30,10 +32,29 @@ struct record_opts {
 	uint64_t pair_timeout;
 	uint64_t skew;
 	uint64_t block_events;
+	/* live capture */
+	const char *iface;
+	const char *lcores;
+	const char *rotate;
+	const char *filter;
+	uint64_t queues;
+	uint64_t first_queue;
+	uint64_t duration;
+	uint64_t max_events;
+	uint64_t status;
+	uint64_t buffer;
+	uint64_t snaplen;
+	uint64_t ring;
+	int backend;
+	int xdp_mode;
+	bool zero_copy;
 	bool fsync;
 	bool quiet;
 	bool verbose;
 };
+
+static const char *const backends[] = { "pcap", "afxdp", "dpdk", NULL };
+static const char *const xdp_modes[] = { "auto", "skb", "drv", NULL };
 
 static const struct record_opts record_defaults = {
 	.max_flows = 65536,
@@ -47,6 +68,11 @@ static const struct record_opts record_defaults = {
 	.pair_timeout = 10 * MBX_NSEC_PER_SEC,
 	.skew = MBX_NSEC_PER_MSEC,
 	.block_events = MBX_PROFILE_DEFAULT_BLOCK_EVENTS,
+	.queues = 1,
+	.status = MBX_NSEC_PER_SEC,
+	.buffer = 64ULL << 20,
+	.snaplen = 262144,
+	.ring = 1u << 18,
 };
 
 static int opt_port(void *o, const char *arg, char *err, size_t errlen)
@@ -117,6 +143,33 @@ static const struct cli_opt record_options[] = {
 	{ "fsync", 0, CLI_FLAG, O(fsync), NULL, "fdatasync the profile after every block" },
 	{ "summary-json", 0, CLI_STRING, O(summary_json), "FILE",
 	  "also write the summary (all counters) as JSON ('-' = stdout)" },
+	{ "iface", 'i', CLI_STRING, O(iface), "IFACE",
+	  "capture live from this interface instead of a file (a SPAN/TAP port or the memcached host)" },
+	{ "backend", 'b', CLI_CHOICE, O(backend), "NAME", "live capture backend", .choices = backends },
+	{ "queues", 0, CLI_UINT, O(queues), "N", "live: capture workers, one queue each", .min = 1,
+	  .max = MBX_LIVE_MAX_WORKERS },
+	{ "lcores", 'l', CLI_STRING, O(lcores), "LIST",
+	  "live: pin one worker per CPU in LIST (e.g. 2-5 or 1,3); sets --queues" },
+	{ "first-queue", 0, CLI_UINT, O(first_queue), "N", "live: NIC queue of the first worker",
+	  .max = 4095 },
+	{ "duration", 0, CLI_DURATION, O(duration), "DUR", "live: stop after this long",
+	  .defhelp = "until SIGINT/SIGTERM" },
+	{ "max-events", 0, CLI_UINT, O(max_events), "N", "live: stop after N events", .defhelp = "no limit" },
+	{ "rotate", 0, CLI_STRING, O(rotate), "SIZE|DUR",
+	  "live: start a new profile (OUT.0001.mbx, ...) past this size (e.g. 1G) or age (e.g. 10m)" },
+	{ "status", 0, CLI_DURATION, O(status), "DUR", "live: status line interval on stderr (0 = none)" },
+	{ "buffer-size", 0, CLI_SIZE, O(buffer), "SIZE",
+	  "live: kernel buffer (pcap), UMEM (afxdp) or mbuf memory (dpdk) per queue",
+	  .min = 1 << 20, .max = 1ULL << 34 },
+	{ "snaplen", 0, CLI_UINT, O(snaplen), "BYTES", "live: bytes captured per packet", .min = 128,
+	  .max = 262144 },
+	{ "filter", 0, CLI_STRING, O(filter), "BPF", "live (pcap): extra filter ANDed with the ports" },
+	{ "xdp-mode", 0, CLI_CHOICE, O(xdp_mode), "MODE", "live (afxdp): XDP attach mode",
+	  .choices = xdp_modes },
+	{ "zero-copy", 0, CLI_FLAG, O(zero_copy), NULL,
+	  "live (afxdp): fail instead of falling back to copy mode" },
+	{ "ring-size", 0, CLI_UINT, O(ring), "N", "live: messages per worker ring", .min = 1024,
+	  .max = 1u << 26 },
 	{ "quiet", 'q', CLI_FLAG, O(quiet), NULL, "no summary on stdout" },
 	{ "verbose", 'v', CLI_FLAG, O(verbose), NULL, "more diagnostics on stderr" },
 };
@@ -267,6 +320,159 @@ static int write_summary_json(const char *path, const char *in, const char *out,
 	return 0;
 }
 
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	mbx_live_request_stop();
+}
+
+static int parse_cpu_list(const char *s, int *cpus, unsigned max, unsigned *n)
+{
+	const char *p = s;
+	*n = 0;
+	while (*p) {
+		char *end;
+		long a = strtol(p, &end, 10), b;
+		if (end == p || a < 0 || a > 4095)
+			return -1;
+		b = a;
+		p = end;
+		if (*p == '-') {
+			b = strtol(p + 1, &end, 10);
+			if (end == p + 1 || b < a || b > 4095)
+				return -1;
+			p = end;
+		}
+		for (long c = a; c <= b; c++) {
+			if (*n >= max)
+				return -1;
+			cpus[(*n)++] = (int)c;
+		}
+		if (*p == ',')
+			p++;
+		else if (*p)
+			return -1;
+	}
+	return *n ? 0 : -1;
+}
+
+static int record_live(struct record_opts *o, struct mbx_record_cfg *rcfg, int npos, char **pos)
+{
+	struct mbx_live_cfg *cfg = calloc(1, sizeof(*cfg));
+	struct mbx_live_result *res = calloc(1, sizeof(*res));
+	struct mbx_record_result *sum = calloc(1, sizeof(*sum));
+	char err[4400];
+	int status = EXIT_FAIL;
+
+	if (!cfg || !res || !sum)
+		goto out;
+	mbx_live_cfg_defaults(cfg);
+	uint64_t hold = cfg->rec.merge_hold_ns;
+	cfg->rec = *rcfg;
+	cfg->rec.merge_hold_ns = hold;
+	cfg->backend = mbx_live_backend_find(backends[o->backend]);
+	if (!cfg->backend) {
+		fprintf(stderr, "mbx record: backend '%s' is not built into this mbx (see 'meson configure': -D%s=enabled)\n",
+			backends[o->backend], backends[o->backend]);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (strlen(o->iface) >= sizeof(cfg->iface)) {
+		fprintf(stderr, "mbx record: interface name too long\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	snprintf(cfg->iface, sizeof(cfg->iface), "%s", o->iface);
+	cfg->nqueues = (unsigned)o->queues;
+	if (o->lcores) {
+		unsigned n;
+		if (parse_cpu_list(o->lcores, cfg->lcores, MBX_LIVE_MAX_WORKERS, &n) < 0) {
+			fprintf(stderr, "mbx record: --lcores: '%s' is not a CPU list (e.g. 2-5 or 1,3)\n",
+				o->lcores);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		cfg->nqueues = n;
+	}
+	cfg->first_queue = (unsigned)o->first_queue;
+	cfg->duration_ns = o->duration;
+	cfg->max_events = o->max_events;
+	cfg->status_ns = o->quiet ? 0 : o->status;
+	cfg->buffer_bytes = o->buffer;
+	cfg->snaplen = (uint32_t)o->snaplen;
+	cfg->ring_size = (uint32_t)o->ring;
+	cfg->bpf_extra = o->filter;
+	cfg->xdp_mode = o->xdp_mode;
+	cfg->zero_copy_required = o->zero_copy;
+	if (o->rotate) {
+		char e2[160];
+		uint64_t v;
+		size_t rl = strlen(o->rotate);
+		bool is_time = rl && strchr("smhd", o->rotate[rl - 1]) && !(rl >= 2 && !strcmp(o->rotate + rl - 2, "MB"));
+		if (is_time ? cli_parse_duration(o->rotate, &v, e2, sizeof(e2)) :
+			      cli_parse_size(o->rotate, &v, e2, sizeof(e2))) {
+			fprintf(stderr, "mbx record: --rotate: %s\n", e2);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		if (is_time)
+			cfg->rotate_ns = v;
+		else
+			cfg->rotate_bytes = v;
+		if (!v) {
+			fprintf(stderr, "mbx record: --rotate must be positive\n");
+			status = EXIT_USAGE;
+			goto out;
+		}
+	}
+	/* EAL arguments after "--" */
+	for (int i = 0; i < npos; i++) {
+		if (!strcmp(pos[i], "--")) {
+			cfg->eal_argv = (const char *const *)(pos + i + 1);
+			cfg->eal_argc = npos - i - 1;
+			break;
+		}
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	int r = mbx_live_run(cfg, o->output, cfg->status_ns ? stderr : NULL, res, err, sizeof(err));
+	if (r < 0 && res->ctr.pkts == 0 && res->files == 0) {
+		fprintf(stderr, "mbx record: %s\n", err);
+		goto out;
+	}
+	sum->ctr = res->ctr;
+	sum->totals.events = res->events;
+	sum->totals.first_ts = res->first_ts;
+	sum->totals.last_ts = res->last_ts;
+	sum->wall_s = res->wall_s;
+	sum->linktype = cfg->linktype;
+	if (!o->quiet) {
+		char in[128];
+		snprintf(in, sizeof(in), "%s:%s (%u queue%s)", backends[o->backend], o->iface, cfg->nqueues,
+			 cfg->nqueues > 1 ? "s" : "");
+		print_summary(stdout, in, o->output, sum);
+		if (res->files > 1)
+			printf("  files     %llu profiles (rotation)\n", (unsigned long long)res->files);
+	}
+	if (o->summary_json && write_summary_json(o->summary_json, o->iface, o->output, sum) < 0)
+		goto out;
+	if (r < 0) {
+		fprintf(stderr, "mbx record: %s\n", err);
+		goto out;
+	}
+	status = EXIT_OK;
+out:
+	free(cfg);
+	free(res);
+	free(sum);
+	return status;
+}
+
 static int record_run(void *opts, int npos, char **pos)
 {
 	struct record_opts *o = opts;
@@ -276,7 +482,6 @@ static int record_run(void *opts, int npos, char **pos)
 	int r, status = EXIT_FAIL;
 	bool first = true;
 
-	(void)npos;
 	if (!cfg || !res)
 		goto out;
 	if (o->verbose)
@@ -286,7 +491,21 @@ static int record_run(void *opts, int npos, char **pos)
 		status = EXIT_USAGE;
 		goto out;
 	}
-	if (check_output(pos[0], o->output) < 0) {
+	int nsrc = 0;
+	while (nsrc < npos && strcmp(pos[nsrc], "--"))
+		nsrc++;
+	if ((o->iface && nsrc > 0) || (!o->iface && nsrc != 1)) {
+		fprintf(stderr, "mbx record: give a CAPTURE file or --iface IFACE (one of them)\n"
+				"Try 'mbx record --help'.\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (!o->iface && npos > nsrc) {
+		fprintf(stderr, "mbx record: arguments after '--' are for live capture with --backend dpdk\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (!o->iface && check_output(pos[0], o->output) < 0) {
 		status = EXIT_USAGE;
 		goto out;
 	}
@@ -314,6 +533,10 @@ static int record_run(void *opts, int npos, char **pos)
 	cfg->block_events = (uint32_t)o->block_events;
 	cfg->fsync_blocks = o->fsync;
 
+	if (o->iface) {
+		status = record_live(o, cfg, npos, pos);
+		goto out;
+	}
 	r = mbx_record_file(cfg, pos[0], o->output, res, err, sizeof(err));
 	/* No summary when nothing was recorded: the capture could not be opened, or
 	 * the profile not created (-EIO before any packet or source error). A read
@@ -339,18 +562,23 @@ out:
 
 const struct cli_cmd cmd_record = {
 	.name = "record",
-	.args = "CAPTURE",
+	.args = "CAPTURE | --iface IFACE [-- EAL-ARGS]",
 	.summary = "decode memcache traffic from a capture into a profile",
 	.description =
 		"Reads a pcap or pcapng file (or '-' for stdin), reassembles every TCP connection to\n"
 		"the memcache ports, parses the text, meta and binary protocols, pairs each request\n"
 		"with its response, and writes one 32-byte event per operation to the profile. Keys\n"
-		"are replaced by a salted SipHash; no key or value byte is written.",
+		"are replaced by a salted SipHash; no key or value byte is written.\n"
+		"\n"
+		"With --iface, captures live instead: one worker per queue (--queues/--lcores) with\n"
+		"the libpcap, AF_XDP or DPDK backend, until --duration, --max-events or SIGINT/SIGTERM,\n"
+		"which close the profile cleanly. docs/usage.md and docs/deployment.md explain each.",
 	.opts = record_options,
 	.nopts = sizeof(record_options) / sizeof(record_options[0]),
 	.opts_size = sizeof(struct record_opts),
 	.defaults = &record_defaults,
-	.min_pos = 1,
-	.max_pos = 1,
+	.min_pos = 0,
+	.max_pos = -1,
+	.passthrough = 1,
 	.run = record_run,
 };

@@ -66,6 +66,8 @@ struct mbx_evsink *mbx_evsink_create(const struct mbx_record_cfg *cfg, const cha
 	}
 	struct mbx_merge_cfg mc;
 	mbx_merge_cfg_defaults(&mc);
+	if (cfg->merge_workers)
+		mc.workers = cfg->merge_workers;
 	if (cfg->merge_capacity)
 		mc.capacity = cfg->merge_capacity;
 	if (cfg->merge_hold_ns)
@@ -105,6 +107,34 @@ int mbx_evsink_stats(struct mbx_evsink *s, const struct mbx_counters *totals)
 	struct mbx_counter_kv kv[MBX_CTR__COUNT];
 	size_t n = mbx_counters_to_kv(totals, kv);
 	int r = mbx_profile_writer_stats(s->w, kv, n);
+	if (r < 0 && !s->err)
+		s->err = r;
+	return r;
+}
+
+int mbx_evsink_rotate(struct mbx_evsink *s, const char *path, const struct mbx_profile_meta *meta,
+		      const struct mbx_counters *totals, const struct mbx_profile_writer_opts *opts)
+{
+	struct mbx_counter_kv kv[MBX_CTR__COUNT];
+	size_t n = mbx_counters_to_kv(totals, kv);
+	struct mbx_profile_writer *nw = mbx_profile_writer_open(path, meta, opts);
+	if (!nw)
+		return -errno;
+	int r = mbx_profile_writer_close(s->w, kv, n);
+	s->w = nw;
+	if (r < 0 && !s->err)
+		s->err = r;
+	return r;
+}
+
+uint64_t mbx_evsink_bytes(const struct mbx_evsink *s)
+{
+	return mbx_profile_writer_bytes(s->w);
+}
+
+int mbx_evsink_flush(struct mbx_evsink *s)
+{
+	int r = mbx_profile_writer_flush(s->w);
 	if (r < 0 && !s->err)
 		s->err = r;
 	return r;

@@ -207,10 +207,15 @@ for p in 0 70000 '' 1,,2 11211, abc; do
 done
 run too-many-ports record -p 1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17 -o y.mbx x
 expect 2 '--port: at most 16 ports'
-run missing-capture record -o y.mbx; expect 2 'missing argument: CAPTURE'
+run missing-capture record -o y.mbx; expect 2 'give a CAPTURE file or --iface IFACE'
 run missing-profile analyze; expect 2 'missing argument: PROFILE'
 run missing-profile-inspect inspect; expect 2 'missing argument: PROFILE'
-run extra-positional record a b -o y.mbx; expect 2 "unexpected argument 'b'"
+run extra-positional record a b -o y.mbx; expect 2 'give a CAPTURE file or --iface IFACE'
+run capture-and-iface record a -i lo -o y.mbx; expect 2 'give a CAPTURE file or --iface IFACE'
+run eal-args-for-file record a -o y.mbx -- --no-pci; expect 2 "arguments after '--' are for live capture"
+run live-bad-iface record -i nosuchif0 -o y.mbx --duration 1s; expect 1 "no interface named 'nosuchif0'"
+run live-bad-lcores record -i lo -l 5-2 -o y.mbx; expect 2 'not a CPU list'
+run live-bad-rotate record -i lo --rotate 1x -o y.mbx; expect 2 'rotate'
 run extra-positional-analyze analyze p.mbx q.mbx; expect 2 "unexpected argument 'q.mbx'"
 run missing-output record "$EXAMPLE"; expect 2 '--output FILE is required'
 run empty-output record "$EXAMPLE" --output=; expect 2 '--output must not be empty'
