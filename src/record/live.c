@@ -444,9 +444,18 @@ out:
 	return ret;
 }
 
+/* Backends built into this binary (weak: the AF_XDP and DPDK backends live
+ * in their own libraries, linked only when built). */
+extern const struct mbx_live_backend mbx_backend_afxdp __attribute__((weak));
+extern const struct mbx_live_backend mbx_backend_dpdk __attribute__((weak));
+
 const struct mbx_live_backend *mbx_live_backend_find(const char *name)
 {
 	if (!strcmp(name, "pcap"))
 		return &mbx_backend_pcap;
+	if (!strcmp(name, "afxdp"))
+		return &mbx_backend_afxdp ? &mbx_backend_afxdp : NULL;
+	if (!strcmp(name, "dpdk"))
+		return &mbx_backend_dpdk ? &mbx_backend_dpdk : NULL;
 	return NULL;
 }
