@@ -371,6 +371,12 @@ int mbx_live_run(struct mbx_live_cfg *cfg, const char *output, FILE *status,
 		goto join;
 	}
 	writer_started = true;
+	if (status) {
+		/* tests and scripts wait for this line before sending traffic */
+		fprintf(status, "mbx record: capturing on %s (%s, %u queue%s)\n", cfg->iface, be->name,
+			lv.nw, lv.nw > 1 ? "s" : "");
+		fflush(status);
+	}
 
 	/* main thread: status line, duration */
 	struct mbx_counters prev = { 0 }, cur;
