@@ -83,6 +83,33 @@ assert a["summary"]["events"] > 100, a["summary"]["events"]
 assert a["capture"]["counters"].get("pkts", 0) > 0, "no stats block survived"
 PYEOF
     ;;
+crash20)
+    # SIGKILL at 20 random moments during live traffic. Every profile must
+    # read back (incomplete), and hold at least the events its last stats
+    # block says were written: the writer flushes the event block before each
+    # stats block, so no block older than the last stats block may be lost
+    # (the loss bound: the events of the block being filled plus those still
+    # waiting in the pairing window; docs/profile-format.md).
+    in_cli "$PY" "$HERE/pyclient.py" $SRV_IP $MC_PORT --ops 400000 --seed 9 >/dev/null &
+    cp=$!
+    for i in $(seq 20); do
+        rm -f "$TMPD/live.mbx"
+        rec_start --block-events 64
+        sleep "$(awk -v s=$i 'BEGIN{srand(s); printf "%.2f", 0.3 + rand() * 1.7}')"
+        kill -KILL $REC_PID; wait $REC_PID 2>/dev/null; REC_PID=""
+        "$MBX" analyze "$TMPD/live.mbx" --json "$TMPD/a.json" --no-text 2>/dev/null \
+            || fail "kill $i: profile unreadable"
+        "$PY" - "$TMPD/a.json" "$i" <<'PYEOF' || fail "kill $i: lost more than the bound"
+import json, sys
+a = json.load(open(sys.argv[1]))
+read = a["summary"]["events"]
+written = a["capture"]["counters"].get("events", 0)  # last stats block
+assert a["profile"]["state"] in ("incomplete", "complete"), a["profile"]["state"]
+assert read >= written, "read %d < %d written before the last stats block" % (read, written)
+print("kill %s: %d events read, %d counted by the last stats block" % (sys.argv[2], read, written))
+PYEOF
+    done
+    kill $cp 2>/dev/null; wait $cp 2>/dev/null ;;
 rotate)
     rec_start --rotate 200k
     traffic 4
