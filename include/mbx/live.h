@@ -101,6 +101,10 @@ void mbx_live_cfg_defaults(struct mbx_live_cfg *cfg);
 int mbx_live_run(struct mbx_live_cfg *cfg, const char *output, FILE *status,
 		 struct mbx_live_result *res, char *err, size_t errlen);
 
+/* Become user (no supplementary groups), keeping only the capabilities in
+ * the keep mask (bit n = capability n). 0 or -errno with a message. */
+int mbx_drop_privileges(const char *user, uint64_t keep, char *err, size_t errlen);
+
 /* Async-signal-safe stop request. */
 void mbx_live_request_stop(void);
 

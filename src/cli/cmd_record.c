@@ -37,6 +37,7 @@ struct record_opts {
 	const char *lcores;
 	const char *rotate;
 	const char *filter;
+	const char *user;
 	uint64_t queues;
 	uint64_t first_queue;
 	uint64_t duration;
@@ -170,6 +171,8 @@ static const struct cli_opt record_options[] = {
 	  "live (afxdp): fail instead of falling back to copy mode" },
 	{ "ring-size", 0, CLI_UINT, O(ring), "N", "live: messages per worker ring", .min = 1024,
 	  .max = 1u << 26 },
+	{ "user", 'u', CLI_STRING, O(user), "USER",
+	  "live: drop to this user once the capture is open (least privilege)" },
 	{ "quiet", 'q', CLI_FLAG, O(quiet), NULL, "no summary on stdout" },
 	{ "verbose", 'v', CLI_FLAG, O(verbose), NULL, "more diagnostics on stderr" },
 };
@@ -404,6 +407,7 @@ static int record_live(struct record_opts *o, struct mbx_record_cfg *rcfg, int n
 	cfg->bpf_extra = o->filter;
 	cfg->xdp_mode = o->xdp_mode;
 	cfg->zero_copy_required = o->zero_copy;
+	cfg->user = o->user;
 	if (o->rotate) {
 		char e2[160];
 		uint64_t v;

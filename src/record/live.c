@@ -355,8 +355,12 @@ int mbx_live_run(struct mbx_live_cfg *cfg, const char *output, FILE *status,
 	lv.files = 1;
 	lv.file_start_ns = mono_ns();
 	if (cfg->user) {
-		/* privileges are dropped by the caller's hook after setup (see
-		 * cmd_record.c); nothing to do here */
+		/* Capture sockets, queues and the profile are open: nothing else
+		 * needs privileges, except detaching an XDP program at exit. A
+		 * rotated profile is created as the user. */
+		uint64_t keep = !strcmp(be->name, "afxdp") ? (1ULL << 12) /* CAP_NET_ADMIN */ : 0;
+		if (mbx_drop_privileges(cfg->user, keep, err, errlen) < 0)
+			goto out;
 	}
 	for (; started < lv.nw; started++) {
 		if (pthread_create(&lv.w[started].th, NULL, worker_main, &lv.w[started]) != 0) {

@@ -110,6 +110,19 @@ print("kill %s: %d events read, %d counted by the last stats block" % (sys.argv[
 PYEOF
     done
     kill $cp 2>/dev/null; wait $cp 2>/dev/null ;;
+user)
+    # --user: once the capture is open the recorder runs as nobody, with no
+    # capabilities, and still records everything exactly
+    mc_stats "$TMPD/before"
+    rec_start --user nobody
+    uid=$(awk '/^Uid:/{print $2}' /proc/$REC_PID/status)
+    capeff=$(awk '/^CapEff:/{print $2}' /proc/$REC_PID/status)
+    [ "$uid" = "$(id -u nobody)" ] || fail "still running as uid $uid"
+    [ "$capeff" = 0000000000000000 ] || fail "capabilities left: $capeff"
+    traffic 5
+    rec_stop
+    mc_stats "$TMPD/after"
+    check "$TMPD/live.mbx" ;;
 rotate)
     rec_start --rotate 200k
     traffic 4
