@@ -192,7 +192,7 @@ int mbx_replay_dry_run(const struct mbx_replay_cfg *cfg, const char *profile, FI
 	for (unsigned t = 0; t < cfg->ntargets; t++)
 		fprintf(out, " %s", cfg->targets[t].name);
 	fprintf(out, "%s\n", cfg->ntargets > 1 ? "  (keys spread by jump consistent hash)" : "");
-	fprintf(out, "  engine      %u workers, %u connections per target (%s)\n", cfg->workers, conns,
+	fprintf(out, "  engine      %u workers, %u connections per target (%s)\n", MBX_MIN(cfg->workers, conns), conns,
 		sc.max_conn > conns ? "recorded connections folded onto the pool" : "one per recorded connection");
 	fprintf(out, "  timing      %s", timing_name(cfg));
 	if (cfg->timing == MBX_TIMING_ORIGINAL)
@@ -302,7 +302,9 @@ int mbx_replay_run(const struct mbx_replay_cfg *cfg, const char *profile, FILE *
 		goto out;
 
 	unsigned conns = pool_total(cfg, &sc);
-	e.nworkers = cfg->workers;
+	/* no more workers than connections: a worker without a recorded
+	 * connection would only hold an idle connection to every target */
+	e.nworkers = MBX_MIN(cfg->workers, conns);
 	e.workers = calloc(e.nworkers, sizeof(*e.workers));
 	if (!e.workers) {
 		snprintf(err, errlen, "out of memory");
@@ -353,15 +355,24 @@ int mbx_replay_run(const struct mbx_replay_cfg *cfg, const char *profile, FILE *
 			__atomic_store_n(&e.stop, 1, __ATOMIC_RELEASE);
 		bool all_done = true;
 		for (unsigned i = 0; i < e.nworkers; i++) {
-			if (e.workers[i].error && !err[0]) {
-				snprintf(err, errlen, "cannot reach the target%s (no connection for %llu s): %s",
-					 cfg->ntargets > 1 ? "s" : "",
-					 (unsigned long long)(MBX_MAX(5 * MBX_NSEC_PER_SEC, 3 * cfg->timeout_ns) / MBX_NSEC_PER_SEC),
-					 cfg->targets[0].name);
+			const struct rp_worker *w = &e.workers[i];
+			/* a worker's fields are read once it has finished (the
+			 * release store of finished publishes them) */
+			if (!__atomic_load_n(&w->finished, __ATOMIC_ACQUIRE)) {
+				all_done = false;
+				continue;
+			}
+			if (w->error && !err[0]) {
+				if (w->error == -ENOTCONN)
+					snprintf(err, errlen, "cannot reach the target%s (no connection for %llu s): %s: %s",
+						 cfg->ntargets > 1 ? "s" : "",
+						 (unsigned long long)(MBX_MAX(5 * MBX_NSEC_PER_SEC, 3 * cfg->timeout_ns) / MBX_NSEC_PER_SEC),
+						 cfg->targets[w->connect_target].name,
+						 strerror(w->connect_errno ? w->connect_errno : ECONNREFUSED));
+				else
+					snprintf(err, errlen, "worker %u failed: %s", i, strerror(-w->error));
 				__atomic_store_n(&e.stop, 2, __ATOMIC_RELEASE);
 			}
-			if (!__atomic_load_n(&e.workers[i].finished, __ATOMIC_ACQUIRE))
-				all_done = false;
 		}
 		if (e.reader_failed && !err[0]) {
 			snprintf(err, errlen, "%s", e.reader_err);
@@ -398,7 +409,9 @@ join:
 			.profile = profile,
 			.target = cfg->targets[0].name,
 			.closed_loop = cfg->timing == MBX_TIMING_NONE,
-			.interrupted = interrupted || e.stop,
+			/* --duration: the reader may have stopped scheduling and the
+			 * workers finished before the main thread saw the time */
+			.interrupted = interrupted || e.stop || e.reader_cut,
 			.start_ns = e.t_start,
 			.end_ns = rp_now(),
 			.start_unix_ns = wall_start,
@@ -418,8 +431,26 @@ join:
 					fclose(jf);
 			}
 		}
-		/* error rate over what was attempted */
+		/* never connected at all: say so rather than count failures */
+		bool ever_up = false;
+		int cerr = 0;
+		unsigned ctg = 0;
+		for (unsigned i = 0; i < e.nworkers; i++) {
+			ever_up |= e.workers[i].ever_up;
+			if (e.workers[i].connect_errno) {
+				cerr = e.workers[i].connect_errno;
+				ctg = e.workers[i].connect_target;
+			}
+		}
+		if (!err[0] && !ever_up && cerr)
+			snprintf(err, errlen, "cannot connect to %s: %s (nothing was sent)",
+				 cfg->targets[ctg].name, strerror(cerr));
+		/* error rate over what was attempted: the events sent, and the
+		 * events due that could not be sent (their connection was down;
+		 * counted as aborted) */
 		uint64_t sent = 0, failed = 0;
+		for (unsigned i = 0; i < e.nworkers; i++)
+			sent += e.workers[i].unsent_failed;
 		for (unsigned p = 0; p < MBX_RSTATS_PROTOS; p++) {
 			for (unsigned op = 0; op < MBX_OP__COUNT; op++) {
 				const struct mbx_rrow *row = &tot->rows[p][op];
@@ -433,7 +464,7 @@ join:
 		}
 		if (!err[0] && sent && (double)failed / (double)sent > cfg->max_error_rate)
 			snprintf(err, errlen,
-				 "%llu of %llu requests failed (%.2f%% > --max-errors %.2f%%): timeouts, lost connections or error replies",
+				 "%llu of %llu events failed (%.2f%% > --max-errors %.2f%%): timeouts, lost connections or error replies",
 				 (unsigned long long)failed, (unsigned long long)sent,
 				 100.0 * (double)failed / (double)sent, 100.0 * cfg->max_error_rate);
 		if (!err[0] && sent == 0 && sc.events > sc.unsendable && !interrupted)

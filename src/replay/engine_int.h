@@ -119,6 +119,10 @@ struct rp_worker {
 	bool finished;         /* ring drained and nothing outstanding */
 	bool failing_timeout;  /* conn_fail in progress because of a timeout */
 	uint64_t proto_errs_seen;
+	uint64_t unsent_failed; /* due, never sent, counted as aborted (connection down) */
+	bool ever_up;          /* some connection of this worker was established */
+	int connect_errno;     /* why the last connection attempt failed */
+	uint16_t connect_target;
 	int error;             /* fatal (e.g. epoll) */
 };
 
@@ -136,6 +140,7 @@ struct rp_engine {
 	uint64_t reader_sched_last; /* last intended time scheduled */
 	char reader_err[1024];
 	int reader_failed;
+	int reader_cut;          /* stopped by --duration before the end of the profile */
 };
 
 static inline uint64_t rp_now(void)

@@ -120,6 +120,7 @@ void *rp_reader_main(void *arg)
 					break;
 				}
 				if (cfg->duration_ns && due && due - e->t_start >= cfg->duration_ns) {
+					e->reader_cut = 1; /* read by the main thread after the join */
 					done = true;
 					break;
 				}

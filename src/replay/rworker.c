@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -120,6 +121,14 @@ static void conn_fail(struct rp_worker *w, struct rp_conn *c, bool was_timeout)
 	c->retry_at = now + c->backoff_ns;
 }
 
+/* A connection attempt failed with errno e: remembered for the message. */
+static void connect_failed(struct rp_worker *w, struct rp_conn *c, int e)
+{
+	w->connect_errno = e ? e : ECONNREFUSED;
+	w->connect_target = c->target;
+	conn_fail(w, c, false);
+}
+
 static void conn_start(struct rp_worker *w, struct rp_conn *c)
 {
 	const struct mbx_target *t = &w->eng->cfg->targets[c->target];
@@ -128,18 +137,18 @@ static void conn_start(struct rp_worker *w, struct rp_conn *c)
 
 	c->fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
-		conn_fail(w, c, false);
+		connect_failed(w, c, errno);
 		return;
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(c->fd, (const struct sockaddr *)&t->addr, t->addrlen) < 0 && errno != EINPROGRESS) {
-		conn_fail(w, c, false);
+		connect_failed(w, c, errno);
 		return;
 	}
 	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
 	ev.data.u32 = c->index;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) < 0) {
-		conn_fail(w, c, false);
+		connect_failed(w, c, errno);
 		return;
 	}
 	c->want_out = 1;
@@ -157,6 +166,7 @@ static void conn_up(struct rp_worker *w, struct rp_conn *c)
 	mbx_parser_init(&c->parser, c->flow, 1, true);
 	pair_ctl(w, c, MBX_MSG_OPEN, 0);
 	w->up_conns++;
+	w->ever_up = true;
 	w->last_up_ns = c->connected_at;
 }
 
@@ -501,12 +511,17 @@ static void unpark(struct rp_worker *w, uint32_t pool, uint64_t now)
 	}
 }
 
-/* Parked items that will not be sent (connection down, or stopping). */
-static void drop_parked(struct rp_worker *w, struct rp_conn *c)
+/* Parked items that will not be sent. They were due: while their connection
+ * is down they fail (counted as aborted, and so in the error rate); when the
+ * run was stopped (count = false) they are simply not part of it. */
+static void drop_parked(struct rp_worker *w, struct rp_conn *c, bool count)
 {
 	while (park_count(c)) {
 		const struct rp_item *it = &c->park[c->park_head++ & (RP_PARK - 1)];
-		mbx_rstats_abort(w->stats, it->ev.op, mbx_ev_proto(&it->ev), 1);
+		if (count) {
+			mbx_rstats_abort(w->stats, it->ev.op, mbx_ev_proto(&it->ev), 1);
+			w->unsent_failed++;
+		}
 	}
 }
 
@@ -603,10 +618,10 @@ static void housekeeping(struct rp_worker *w, uint64_t now, bool stopping)
 		else if (c->state == RP_UP && c->outstanding && now - c->last_progress > cfg->timeout_ns) {
 			conn_fail(w, c, true); /* its pending requests count as timeouts */
 		} else if (c->state == RP_CONNECTING && now - c->connected_at > cfg->timeout_ns) {
-			conn_fail(w, c, true); /* connect timed out */
+			connect_failed(w, c, ETIMEDOUT); /* connect timed out */
 		}
 		if (c->state == RP_DOWN && park_count(c) && !stopping)
-			drop_parked(w, c); /* waiting for a connection that is down: they fail */
+			drop_parked(w, c, true); /* waiting for a connection that is down: they fail */
 		if (c->state == RP_UP && park_count(c))
 			unpark(w, c->index / cfg->ntargets, now);
 	}
@@ -637,6 +652,9 @@ void *rp_worker_main(void *arg)
 		if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0)
 			pr_warn("worker %u: cannot pin to CPU %d", w->id, cfg->lcores[w->id]);
 	}
+	/* wake up when asked: the default timer slack (50 us) would make
+	 * every timed send up to 50 us late */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
 	w->last_up_ns = rp_now();
 	for (;;) {
 		uint64_t now = rp_now();
@@ -690,7 +708,7 @@ void *rp_worker_main(void *arg)
 					continue;
 				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 				if (err || (ev & (EPOLLERR | EPOLLHUP))) {
-					conn_fail(w, c, false);
+					connect_failed(w, c, err);
 					continue;
 				}
 				conn_up(w, c);
@@ -709,22 +727,30 @@ void *rp_worker_main(void *arg)
 		}
 		flush_dirty(w);
 	}
-	/* settle everything still pending (quiet requests without a later
-	 * reply get their implied outcome, the rest none) */
+	/* Items not sent: after a stop (signal, --duration) they are not part
+	 * of the run and are not counted (the local queue holds up to Q_CAP
+	 * items read ahead, mostly not yet due). After giving up on the
+	 * targets, those already due failed like the ones dropped while their
+	 * connection was down. */
+	bool count_unsent = w->error != 0;
+	uint64_t now_end = rp_now();
 	for (uint32_t i = 0; i < w->nconns; i++) {
 		struct rp_conn *c = &w->conns[i];
 		if (c->fd >= 0) {
 			close(c->fd);
 			c->fd = -1;
 		}
-		drop_parked(w, c);
+		drop_parked(w, c, count_unsent);
 	}
 	/* requests still pending are unanswered (aborted); quiet ones without
 	 * a later reply get their implied outcome */
 	mbx_pair_finish(w->pair);
 	while (q_count(w)) {
 		const struct rp_item *it = &w->q[w->q_head++ & (w->q_cap - 1)];
-		mbx_rstats_abort(w->stats, it->ev.op, mbx_ev_proto(&it->ev), 1);
+		if (count_unsent && (!timed(w) || it->t_due <= now_end)) {
+			mbx_rstats_abort(w->stats, it->ev.op, mbx_ev_proto(&it->ev), 1);
+			w->unsent_failed++;
+		}
 	}
 	uint64_t perr = w->pctr.rsp_orphan + w->pctr.parse_errors;
 	if (perr > w->proto_errs_seen)

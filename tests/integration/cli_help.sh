@@ -19,9 +19,9 @@ fail() { echo "FAIL: $*" >&2; FAILED=1; }
 
 # name -> arguments
 declare -A ARGS=([mbx]="--help" [record]="record --help" [analyze]="analyze --help"
-                 [inspect]="inspect --help")
+                 [inspect]="inspect --help" [replay]="replay --help")
 
-for name in mbx record analyze inspect; do
+for name in mbx record analyze inspect replay; do
     out=$T/help-$name.txt
     # shellcheck disable=SC2086
     timeout 10 "$MBX" ${ARGS[$name]} > "$out" 2> "$T/err"; rc=$?
@@ -57,7 +57,7 @@ USAGE=$SRC/docs/usage.md
 if [ ! -f "$USAGE" ]; then
     fail "missing $USAGE"
 else
-    for name in record analyze inspect; do
+    for name in record analyze inspect replay; do
         opts=$(grep -oE '^ +(-[a-zA-Z], )?--[a-z0-9-]+' "$T/help-$name.txt" | grep -oE -- '--[a-z0-9-]+')
         [ -n "$opts" ] || fail "no options found in mbx $name --help"
         for opt in $opts; do
