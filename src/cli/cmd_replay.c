@@ -246,7 +246,9 @@ static int replay_run(void *opts, int npos, char **pos)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	int r = mbx_replay_run(cfg, pos[0], stdout, cfg->progress_ns ? stderr : NULL, err, sizeof(err));
+	/* with --json -, stdout carries only the JSON: the table goes to stderr */
+	FILE *table = (o->json && !strcmp(o->json, "-")) ? stderr : stdout;
+	int r = mbx_replay_run(cfg, pos[0], table, cfg->progress_ns ? stderr : NULL, err, sizeof(err));
 	fflush(stdout);
 	if (r != 0) {
 		fprintf(stderr, "mbx replay: %s\n", err[0] ? err : "failed");

@@ -91,6 +91,7 @@ struct scan {
 	uint64_t events, requests, max_conn, first_ts, last_ts, capped_ns;
 	uint64_t per_op[MBX_OP__COUNT];
 	uint64_t unsendable;
+	bool has_binary, has_textmeta; /* protocols sent */
 	bool incomplete;
 };
 
@@ -132,6 +133,10 @@ static int scan_profile(const struct mbx_replay_cfg *cfg, const char *path, stru
 			unsigned op = mbx_rreq_translate(x->op, rp, to, &var, &q);
 			if (op == MBX_OP_NONE || mbx_rreq_skipped_op(op))
 				sc->unsendable++;
+			else if (to == MBX_PROTO_BINARY)
+				sc->has_binary = true;
+			else
+				sc->has_textmeta = true;
 		}
 	}
 	if (rc < 0) {
@@ -305,6 +310,7 @@ int mbx_replay_run(const struct mbx_replay_cfg *cfg, const char *profile, FILE *
 	/* no more workers than connections: a worker without a recorded
 	 * connection would only hold an idle connection to every target */
 	e.nworkers = MBX_MIN(cfg->workers, conns);
+	e.nfam = (sc.has_binary && sc.has_textmeta) ? 2 : 1;
 	e.workers = calloc(e.nworkers, sizeof(*e.workers));
 	if (!e.workers) {
 		snprintf(err, errlen, "out of memory");

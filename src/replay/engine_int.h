@@ -48,7 +48,7 @@ struct rp_conn {
 	uint8_t state;
 	uint8_t dirty;     /* on the worker's flush list */
 	uint8_t want_out;  /* EPOLLOUT armed */
-	uint8_t pad;
+	uint8_t wanted;    /* connect it (lazily, on first use, when protocols are split) */
 	uint16_t target;
 	uint32_t index;    /* position in the worker's conns[] */
 	uint64_t flow;     /* pairing flow id of the current incarnation */
@@ -98,6 +98,7 @@ struct rp_worker {
 	int epfd;
 	struct rp_conn *conns;  /* npool * ntargets, index = pool * ntargets + target */
 	uint32_t npool;
+	uint32_t per_pool;      /* connections per pool slot: ntargets * nfam */
 	uint32_t nconns;
 	uint32_t *dirty;        /* connections with queued output */
 	uint32_t ndirty;
@@ -108,6 +109,7 @@ struct rp_worker {
 	struct rp_req_info *info;
 	uint32_t info_cap;
 	uint32_t cookie;
+	uint32_t inflight;      /* request messages handed to pairing, not yet final */
 	uint64_t next_flow;
 	uint32_t last_target_of_pool_cap;
 	uint16_t *last_target; /* per pool index: target of the last keyed request */
@@ -132,6 +134,7 @@ struct rp_engine {
 	struct mbx_valbuf *vb;
 	struct rp_worker *workers;
 	unsigned nworkers;
+	unsigned nfam;           /* 2: binary and text/meta requests need separate connections */
 	uint64_t t_start;        /* schedule origin (CLOCK_MONOTONIC) */
 	volatile int dummy_;
 	int stop;                /* atomic: 1 = stop sending, 2 = abort now */

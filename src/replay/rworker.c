@@ -37,6 +37,16 @@ static inline bool timed(const struct rp_worker *w)
 	return w->eng->cfg->timing != MBX_TIMING_NONE;
 }
 
+/* Connections of a pool slot: one per target, and per protocol family when
+ * the profile mixes binary with text/meta (memcached fixes a connection's
+ * protocol at its first request, so folded connections must not mix). */
+static inline struct rp_conn *conn_at(struct rp_worker *w, uint32_t pool, unsigned proto,
+				      uint32_t target)
+{
+	unsigned fam = (w->eng->nfam > 1 && proto == MBX_PROTO_BINARY) ? 1 : 0;
+	return &w->conns[pool * w->per_pool + fam * w->eng->cfg->ntargets + target];
+}
+
 /* ---- pairing glue -------------------------------------------------------- */
 
 static void pair_emit_noop(void *ctx, const struct mbx_event *ev, size_t n)
@@ -53,6 +63,8 @@ static void on_final(void *ctx, uint64_t flow, uint32_t cookie, const struct mbx
 	struct rp_conn *c = &w->conns[in->conn];
 
 	(void)flow;
+	if (w->inflight)
+		w->inflight--;
 	if (ev->outcome == MBX_OUT_NONE) {
 		/* no reply: our timeout closed the connection, or it failed */
 		if (w->failing_timeout)
@@ -282,6 +294,10 @@ static bool conn_room(const struct rp_worker *w, const struct rp_conn *c, size_t
 	uint32_t vsegs = vlen ? 1 + (uint32_t)(vlen / mbx_valbuf_size(w->eng->vb)) : 0;
 	if (c->state != RP_UP)
 		return false;
+	/* a request's info lives in a ring of info_cap entries until its
+	 * outcome is final: never have more in flight than it holds */
+	if (w->inflight + MBX_BATCH_MAX >= w->info_cap)
+		return false;
 	if (!timed(w) && c->outstanding >= w->eng->cfg->pipeline)
 		return false;
 	return segs_free(c) >= vsegs + 2 && arena_free(c) >= hdr + 2;
@@ -377,7 +393,11 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
 
 	/* every connection involved must have room; check before any effect */
 	for (uint32_t i = 0; i < n; i++) {
-		struct rp_conn *c = &w->conns[pool * ntg + tg[i]];
+		struct rp_conn *c = conn_at(w, pool, proto, tg[i]);
+		if (!c->wanted) {
+			c->wanted = 1; /* first use: housekeeping connects it */
+			c->retry_at = 0;
+		}
 		size_t hdr = multi ? (size_t)n * (MBX_KEY_MAX + 1) + 64 : MBX_KEY_MAX + 128;
 		if (!conn_room(w, c, hdr, items[i].ev.value_len))
 			return NOROOM;
@@ -403,7 +423,7 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
 			members[nm++] = j;
 			done_mask[j] = 1;
 		}
-		struct rp_conn *c = &w->conns[pool * ntg + tg[i]];
+		struct rp_conn *c = conn_at(w, pool, proto, tg[i]);
 		rq.nkeys = keyed ? nm : 0;
 		for (uint32_t k = 0; keyed && k < nm; k++) {
 			const struct mbx_event *e = &items[members[k]].ev;
@@ -467,6 +487,7 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
 			in->incarnation = c->incarnation;
 			in->t_sent = now;
 			m.cookie = ck;
+			w->inflight++;
 			mbx_pair_input(w->pair, &m);
 		}
 		mbx_rstats_sent(w->stats, op, proto, nk,
@@ -486,7 +507,19 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
  * (items of one recorded connection stay in order). */
 static inline struct rp_conn *park_conn(struct rp_worker *w, uint32_t pool)
 {
-	return &w->conns[pool * w->eng->cfg->ntargets];
+	return &w->conns[pool * w->per_pool];
+}
+
+/* Has a connection this pool slot uses failed (down after an error)? Its
+ * parked items will not be sent in time: they fail rather than wait. */
+static bool pool_failed(const struct rp_worker *w, uint32_t pool)
+{
+	for (uint32_t k = 0; k < w->per_pool; k++) {
+		const struct rp_conn *c = &w->conns[pool * w->per_pool + k];
+		if (c->wanted && c->state == RP_DOWN && c->backoff_ns)
+			return true;
+	}
+	return false;
 }
 
 static inline uint32_t park_count(const struct rp_conn *p)
@@ -613,17 +646,17 @@ static void housekeeping(struct rp_worker *w, uint64_t now, bool stopping)
 	const struct mbx_replay_cfg *cfg = w->eng->cfg;
 	for (uint32_t i = 0; i < w->nconns; i++) {
 		struct rp_conn *c = &w->conns[i];
-		if (c->state == RP_DOWN && now >= c->retry_at && !stopping)
+		if (c->state == RP_DOWN && c->wanted && now >= c->retry_at && !stopping)
 			conn_start(w, c);
 		else if (c->state == RP_UP && c->outstanding && now - c->last_progress > cfg->timeout_ns) {
 			conn_fail(w, c, true); /* its pending requests count as timeouts */
 		} else if (c->state == RP_CONNECTING && now - c->connected_at > cfg->timeout_ns) {
 			connect_failed(w, c, ETIMEDOUT); /* connect timed out */
 		}
-		if (c->state == RP_DOWN && park_count(c) && !stopping)
+		if (park_count(c) && !stopping && pool_failed(w, c->index / w->per_pool))
 			drop_parked(w, c, true); /* waiting for a connection that is down: they fail */
-		if (c->state == RP_UP && park_count(c))
-			unpark(w, c->index / cfg->ntargets, now);
+		else if (park_count(c))
+			unpark(w, c->index / w->per_pool, now);
 	}
 	if (w->up_conns)
 		w->last_up_ns = now;
@@ -678,7 +711,8 @@ void *rp_worker_main(void *arg)
 			break;
 		if (stop && now - stop_since > cfg->timeout_ns)
 			break; /* stopped: do not wait longer than a timeout for replies */
-		if (w->up_conns == 0 && now - w->last_up_ns > MBX_MAX(5 * MBX_NSEC_PER_SEC, 3 * cfg->timeout_ns)) {
+		if (w->up_conns == 0 && w->connect_errno &&
+		    now - w->last_up_ns > MBX_MAX(5 * MBX_NSEC_PER_SEC, 3 * cfg->timeout_ns)) {
 			w->error = -ENOTCONN;
 			break;
 		}
@@ -712,7 +746,7 @@ void *rp_worker_main(void *arg)
 					continue;
 				}
 				conn_up(w, c);
-				unpark(w, c->index / cfg->ntargets, rp_now());
+				unpark(w, c->index / w->per_pool, rp_now());
 				conn_flush(w, c);
 				continue;
 			}
@@ -723,7 +757,7 @@ void *rp_worker_main(void *arg)
 			if (c->state == RP_UP && (ev & EPOLLOUT))
 				conn_flush(w, c);
 			if (c->state == RP_UP && park_count(park_conn(w, c->index / cfg->ntargets)))
-				unpark(w, c->index / cfg->ntargets, rp_now());
+				unpark(w, c->index / w->per_pool, rp_now());
 		}
 		flush_dirty(w);
 	}
@@ -770,7 +804,8 @@ int rp_worker_init(struct rp_engine *e, struct rp_worker *w, unsigned id, uint32
 	w->id = id;
 	w->epfd = -1;
 	w->npool = npool;
-	w->nconns = npool * cfg->ntargets;
+	w->per_pool = cfg->ntargets * (e->nfam > 1 ? 2 : 1);
+	w->nconns = npool * w->per_pool;
 	if (mbx_salt_random(w->salt) < 0)
 		return -EIO;
 	w->ring = mbx_ring_create(cfg->ring_size, sizeof(struct rp_item));
@@ -812,6 +847,7 @@ int rp_worker_init(struct rp_engine *e, struct rp_worker *w, unsigned id, uint32
 		c->index = i;
 		c->target = (uint16_t)(i % cfg->ntargets);
 		c->state = RP_DOWN;
+		c->wanted = e->nfam <= 1; /* one family: connect everything at start */
 		c->arena = malloc(RP_ARENA);
 		if (!c->arena)
 			return -ENOMEM;
