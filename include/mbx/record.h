@@ -90,6 +90,9 @@ uint64_t mbx_evsink_bytes(const struct mbx_evsink *s);
 int mbx_evsink_flush(struct mbx_evsink *s);
 /* First write error (-errno), 0 if none. */
 int mbx_evsink_error(const struct mbx_evsink *s);
+/* Release everything still merged or pending pairing (end of capture), so
+ * that counters summed afterwards include it; close may follow. */
+void mbx_evsink_finish(struct mbx_evsink *s);
 /* Finish pairing, write the footer with the counters, close. The profile's
  * final totals go to *out (if not NULL). Returns 0 or -errno. Frees s. */
 int mbx_evsink_close(struct mbx_evsink *s, const struct mbx_counters *totals,

@@ -151,7 +151,7 @@ static const struct cli_opt record_options[] = {
 	  .max = MBX_LIVE_MAX_WORKERS },
 	{ "lcores", 'l', CLI_STRING, O(lcores), "LIST",
 	  "live: pin one worker per CPU in LIST (e.g. 2-5 or 1,3); sets --queues" },
-	{ "first-queue", 0, CLI_UINT, O(first_queue), "N", "live: NIC queue of the first worker",
+	{ "first-queue", 0, CLI_UINT, O(first_queue), "N", "live (afxdp): NIC queue of the first worker",
 	  .max = 4095 },
 	{ "duration", 0, CLI_DURATION, O(duration), "DUR", "live: stop after this long",
 	  .defhelp = "until SIGINT/SIGTERM" },

@@ -150,6 +150,12 @@ const struct mbx_profile_totals *mbx_evsink_totals(const struct mbx_evsink *s)
 	return mbx_profile_writer_totals(s->w);
 }
 
+void mbx_evsink_finish(struct mbx_evsink *s)
+{
+	mbx_merge_flush(s->merge);
+	mbx_pair_finish(s->pair);
+}
+
 int mbx_evsink_close(struct mbx_evsink *s, const struct mbx_counters *totals,
 		     struct mbx_profile_totals *out)
 {

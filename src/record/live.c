@@ -192,7 +192,16 @@ static void *writer_main(void *arg)
 
 	for (;;) {
 		uint32_t got = 0;
-		bool all_done = true;
+		bool all_done = true, drained = true;
+		/* the watermarks first: every message a worker enqueued before
+		 * publishing its watermark is then in the ring and is drained
+		 * below, before the merge is advanced to it */
+		uint64_t wm = UINT64_MAX;
+		for (unsigned i = 0; i < lv->nw; i++) {
+			uint64_t x = __atomic_load_n(&lv->w[i].watermark, __ATOMIC_ACQUIRE);
+			if (x < wm)
+				wm = x;
+		}
 		for (unsigned i = 0; i < lv->nw; i++) {
 			struct lworker *w = &lv->w[i];
 			uint32_t n;
@@ -200,19 +209,15 @@ static void *writer_main(void *arg)
 				for (uint32_t k = 0; k < n; k++)
 					sink.emit(sink.ctx, &buf[k]);
 				got += n;
-				if (got > 65536)
+				if (got > 65536) {
+					drained = false; /* not up to wm yet: no advance */
 					break; /* let the other rings and the release run */
+				}
 			}
 			if (!mbx_ring_done(w->ring))
 				all_done = false;
 		}
-		uint64_t wm = UINT64_MAX;
-		for (unsigned i = 0; i < lv->nw; i++) {
-			uint64_t x = __atomic_load_n(&lv->w[i].watermark, __ATOMIC_ACQUIRE);
-			if (x < wm)
-				wm = x;
-		}
-		if (wm != UINT64_MAX && wm)
+		if (drained && wm != UINT64_MAX && wm)
 			mbx_evsink_advance(lv->es, wm);
 		if (mbx_evsink_error(lv->es)) {
 			lv->writer_error = mbx_evsink_error(lv->es);
@@ -423,6 +428,7 @@ join:
 		pthread_join(writer, NULL);
 	if (lv.es) {
 		struct mbx_profile_totals tot;
+		mbx_evsink_finish(lv.es); /* the last events and connections count */
 		sum_counters(&lv, &res->ctr);
 		int r = mbx_evsink_close(lv.es, &res->ctr, &tot);
 		lv.es = NULL;
