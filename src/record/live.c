@@ -122,6 +122,12 @@ static void *worker_main(void *arg)
 			pr_warn("capture worker %u: cannot pin to CPU %d", w->id, w->cfg->lcores[w->id]);
 	}
 	while (!__atomic_load_n(&g_stop, __ATOMIC_RELAXED)) {
+		/* The clock is read BEFORE the poll: any packet the queue still
+		 * holds after a poll that did not fill its burst arrived after
+		 * `before`, so its timestamp is at least before - delay. Read
+		 * after the poll, a worker preempted between the two (100-285 ms
+		 * seen) would move its watermark past packets still queued. */
+		uint64_t before = realtime_ns();
 		int n = be->poll(w->q, worker_pkt, w, MBX_LIVE_BURST);
 		if (n < 0) {
 			w->error = n;
@@ -131,9 +137,9 @@ static void *worker_main(void *arg)
 		stage_flush(w);
 		/* every message from now on is at or after base (or is held by
 		 * reassembly, which mbx_cworker_watermark accounts for) */
-		uint64_t base = n ? w->last_ts : (now > delay ? now - delay : 0);
-		if (n && now > delay && now - delay > base)
-			base = now - delay; /* an old packet does not hold the others back */
+		uint64_t base = n ? w->last_ts : (before > delay ? before - delay : 0);
+		if (n && n < MBX_LIVE_BURST && before > delay && before - delay > base)
+			base = before - delay; /* an old packet does not hold the others back */
 		if (now >= next_tick) {
 			mbx_cworker_tick(w->cw, base);
 			next_tick = now + 10 * MBX_NSEC_PER_MSEC;
@@ -313,7 +319,8 @@ int mbx_live_run(struct mbx_live_cfg *cfg, const char *output, FILE *status,
 	memset(&lv, 0, sizeof(lv));
 	memset(res, 0, sizeof(*res));
 	err[0] = 0;
-	__atomic_store_n(&g_stop, 0, __ATOMIC_RELAXED);
+	/* g_stop is not cleared here: a SIGINT that arrived after the caller
+	 * installed its handler must not be lost (one capture per process) */
 	lv.cfg = cfg;
 	lv.output = output;
 	lv.nw = cfg->nqueues;
@@ -382,8 +389,8 @@ int mbx_live_run(struct mbx_live_cfg *cfg, const char *output, FILE *status,
 	writer_started = true;
 	if (status) {
 		/* tests and scripts wait for this line before sending traffic */
-		fprintf(status, "mbx record: capturing on %s (%s, %u queue%s)\n", cfg->iface, be->name,
-			lv.nw, lv.nw > 1 ? "s" : "");
+		fprintf(status, "mbx record: capturing on %s (%s, %u queue%s)\n", cfg->iface,
+			cfg->source[0] ? cfg->source : be->name, lv.nw, lv.nw > 1 ? "s" : "");
 		fflush(status);
 	}
 
