@@ -168,6 +168,11 @@ static void feed(struct tctx *t, const char *s, uint64_t ts)
 	mbx_parser_data(&t->p, &t->ctx, (const uint8_t *)s, strlen(s), ts);
 }
 
+static void feed_n(struct tctx *t, const char *s, size_t n, uint64_t ts)
+{
+	mbx_parser_data(&t->p, &t->ctx, (const uint8_t *)s, n, ts);
+}
+
 static void gap_inside_value(void **state)
 {
 	struct tctx *t = *state;
@@ -581,23 +586,32 @@ static void documented_ambiguities(void **state)
 static void resync_candidates_are_strict(void **state)
 {
 	struct tctx *t = *state;
-	/* Wrong token counts, control bytes in keys, unknown words, bare
-	 * numbers: skipped. The first acceptable line is the delete. */
+	/* Wrong token counts, a NUL in a key, unknown words, bare numbers:
+	 * skipped. The first acceptable line is the delete. */
 	mbx_parser_init(&t->p, T_FLOW, 0, false);
-	feed(t,
-	     "x\r\n"
-	     "set k 0 0\r\n"
-	     "get a\x01b\r\n"
-	     "incr k\r\n"
-	     "ms k\r\n"
-	     "mn extra\r\n"
-	     "delete k\r\n"
-	     "get z\r\n",
-	     1);
+	feed_n(t,
+	       "x\r\n"
+	       "set k 0 0\r\n"
+	       "get a\0b\r\n"
+	       "incr k\r\n"
+	       "ms k\r\n"
+	       "mn extra\r\n"
+	       "delete k\r\n"
+	       "get z\r\n",
+	       sizeof("x\r\nset k 0 0\r\nget a\0b\r\nincr k\r\nms k\r\nmn extra\r\ndelete k\r\nget z\r\n") - 1, 1);
 	mbx_parser_fini(&t->p, &t->ctx);
 	assert_int_equal(t->cap.n, 2);
 	check_req(t, 0, MBX_OP_DELETE, MBX_PROTO_TEXT, "k", 0, 0);
 	assert_int_equal(t->ctr->parse_errors, 0);
+	/* Control bytes are legal in keys (memcached splits on spaces only):
+	 * memcaslap's keys begin with eight 0x10 bytes. Regression: a capture
+	 * that began mid-run of memcaslap never resynchronised. */
+	tctx_reset(t);
+	mbx_parser_init(&t->p, T_FLOW, 0, false);
+	feed(t, "lue\r\nget \x10\x10\x10\x10\x10\x10\x10\x10" "abc\r\n", 1);
+	mbx_parser_fini(&t->p, &t->ctx);
+	assert_int_equal(t->cap.n, 1);
+	check_req(t, 0, MBX_OP_GET, MBX_PROTO_TEXT, "\x10\x10\x10\x10\x10\x10\x10\x10" "abc", MBX_MSG_F_BATCH_END, 0);
 	/* Binary: a request magic followed by an implausible header. */
 	tctx_reset(t);
 	static struct bbuf b;
@@ -682,6 +696,69 @@ static void candidate_inside_carry(void **state)
 	assert_int_equal(t->cap.n, 1);
 	assert_int_equal(t->ctr->resync_bytes, 9);
 	mbx_parser_fini(&t->p, &t->ctx);
+}
+
+/* Regression (fuzz_request): a head completed from a chunk and found bad
+ * leaves that chunk's bytes in the carry; a boundary among them used to be
+ * re-parsed with the previous chunk's time, so a request was stamped before
+ * its last byte arrived and times went backwards. Every message must carry
+ * the time of the chunk that brought its last byte. */
+static void resync_new_bytes_keep_their_time(void **state)
+{
+	struct tctx *t = *state;
+	/* the bad binary header of candidate_inside_carry, then more data */
+	static const uint8_t hdr[24] = {0x80, 0x01, 0,	  0,	0,   0,	  0,   0,
+					0xff, 0xff, 0xff, '\n', 'g', 'e', 't', ' ',
+					'k',  '\r', '\n', 'g',	'e', 't', ' ', ' '};
+	uint8_t chunk[64];
+	memcpy(chunk, hdr + 10, 14);
+	memcpy(chunk + 14, "z\r\nget w\r\n", 10);
+
+	mbx_parser_init(&t->p, T_FLOW, 0, true);
+	mbx_parser_data(&t->p, &t->ctx, hdr, 10, 1);
+	mbx_parser_data(&t->p, &t->ctx, chunk, 24, 2);
+	mbx_parser_fini(&t->p, &t->ctx);
+	assert_int_equal(t->cap.n, 3);
+	check_req(t, 0, MBX_OP_GET, MBX_PROTO_TEXT, "k", MBX_MSG_F_BATCH_END, 0);
+	check_req(t, 1, MBX_OP_GET, MBX_PROTO_TEXT, "z", MBX_MSG_F_BATCH_END, 0);
+	check_req(t, 2, MBX_OP_GET, MBX_PROTO_TEXT, "w", MBX_MSG_F_BATCH_END, 0);
+	for (size_t i = 0; i < t->cap.n; i++)
+		assert_int_equal(t->cap.v[i].ts_ns, 2);
+	assert_int_equal(t->ctr->parse_errors, 1);
+	assert_int_equal(t->ctr->resync_bytes, 12);
+
+	/* The same with the boundary in old bytes and a message completed by
+	 * new ones: "get k\r\n" old (time 2), "get z" finished at time 3. */
+	tctx_reset(t);
+	mbx_parser_init(&t->p, T_FLOW, 0, true);
+	mbx_parser_data(&t->p, &t->ctx, hdr, 10, 1);
+	mbx_parser_data(&t->p, &t->ctx, hdr + 10, 14, 2);
+	mbx_parser_data(&t->p, &t->ctx, (const uint8_t *)"z\r\nget w\r\n", 10, 3);
+	mbx_parser_fini(&t->p, &t->ctx);
+	assert_int_equal(t->cap.n, 3);
+	assert_int_equal(t->cap.v[0].ts_ns, 2);
+	assert_int_equal(t->cap.v[1].ts_ns, 3);
+	assert_int_equal(t->cap.v[2].ts_ns, 3);
+
+	/* Response direction: a response is stamped with its first byte's
+	 * chunk, and never earlier than a response before it. */
+	static const uint8_t rhdr[24] = {0x81, 0x00, 0,	  0,	0,   0,	  0,   0,
+					 0xff, 0xff, 0xff, '\n', 'E', 'N', 'D', '\r',
+					 '\n', 'E',  'N', 'D',	'\r', '\n', 'S', 'T'};
+	tctx_reset(t);
+	mbx_parser_init(&t->p, T_FLOW, 1, true);
+	mbx_parser_data(&t->p, &t->ctx, rhdr, 10, 1);
+	memcpy(chunk, rhdr + 10, 14);
+	memcpy(chunk + 14, "ORED\r\n", 6);
+	mbx_parser_data(&t->p, &t->ctx, chunk, 20, 2);
+	mbx_parser_fini(&t->p, &t->ctx);
+	assert_int_equal(t->cap.n, 3);
+	assert_int_equal(t->cap.v[0].code, MBX_RSP_END);
+	assert_int_equal(t->cap.v[1].code, MBX_RSP_END);
+	assert_int_equal(t->cap.v[2].code, MBX_RSP_STORED);
+	for (size_t i = 0; i < t->cap.n; i++)
+		assert_int_equal(t->cap.v[i].ts_ns, 2);
+	assert_int_equal(mbx_bufpool_available(t->pool), mbx_bufpool_capacity(t->pool));
 }
 
 /* Long retrieval lines are boundaries too, found in data or in the carry. */
@@ -779,6 +856,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(documented_ambiguities, setup, teardown),
 	    cmocka_unit_test_setup_teardown(resync_candidates_are_strict, setup, teardown),
 	    cmocka_unit_test_setup_teardown(candidate_inside_carry, setup, teardown),
+	    cmocka_unit_test_setup_teardown(resync_new_bytes_keep_their_time, setup, teardown),
 	    cmocka_unit_test_setup_teardown(long_get_line_as_candidate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(gap_while_resyncing, setup, teardown),
 	    cmocka_unit_test(pool_exhausted_while_resyncing),
