@@ -386,10 +386,8 @@ static const uint8_t *rs_scan(struct mbx_parser *p, struct mbx_parse_ctx *ctx, c
 			ls = true;
 			continue;
 		}
-		if (next_m == end) {
-			pos = end;
-			break;
-		}
+		if (next_m == end)
+			break; /* neither a line start nor a magic byte left */
 		if (end - next_m < (ptrdiff_t)MBX_BIN_HDR) {
 			if (mbx_proto_bin_prefix_ok(p->dir, next_m, (size_t)(end - next_m)))
 				return rs_pending(p, ctx, d, next_m, end, false, ts);
@@ -404,14 +402,15 @@ static const uint8_t *rs_scan(struct mbx_parser *p, struct mbx_parse_ctx *ctx, c
 }
 
 /* A boundary was found at carry position i and the carry holds more than
- * the head: parse carry[i..] again as ordinary input. It holds bytes of
+ * the head: parse carry[i..end) again as ordinary input. It holds bytes of
  * earlier chunks, so it is fed with ts_old. The carry is released first;
  * this input cannot leave a carry behind before its own end, so the
  * re-feed never nests. */
-static void rs_refeed(struct mbx_parser *p, struct mbx_parse_ctx *ctx, uint32_t i, uint64_t ts_old)
+static void rs_refeed(struct mbx_parser *p, struct mbx_parse_ctx *ctx, uint32_t i, uint32_t end,
+		      uint64_t ts_old)
 {
 	uint8_t tmp[MBX_PARSER_CARRY_SIZE];
-	uint32_t n = p->carry_len - i;
+	uint32_t n = end - i;
 
 	memcpy(tmp, p->carry + i, n);
 	MBX_CTR_ADD(ctx->ctr, resync_bytes, i);
@@ -428,12 +427,49 @@ static uint64_t refeed_ts(const struct mbx_parser *p)
 	return p->dir ? p->msg_ts : p->last_ts;
 }
 
-/* Examine the candidates waiting in the carry, with look-ahead into data. */
+/* A boundary was found at carry position i. The carry's first old_len bytes
+ * came with earlier chunks; the rest were copied from this chunk: they are
+ * the bytes right before d (d0: the start of this chunk's data). Parse the
+ * old bytes again with their time, and give the new ones back to the
+ * caller (rewind d) to be parsed as this chunk's, so that a message is
+ * never stamped with a time older than its bytes. */
+static const uint8_t *rs_boundary(struct mbx_parser *p, struct mbx_parse_ctx *ctx, uint32_t i,
+				  uint32_t old_len, const uint8_t *d, const uint8_t *d0, uint64_t ts,
+				  uint32_t *old)
+{
+	uint32_t nnew = p->carry_len - old_len;
+
+	if (MBX_UNLIKELY((size_t)(d - d0) < nnew)) {
+		/* not reached (new carry bytes always come from this chunk):
+		 * re-feed everything, at the new time if any byte is new */
+		rs_refeed(p, ctx, i, p->carry_len, nnew ? ts : refeed_ts(p));
+		*old = 0;
+		return d;
+	}
+	if (i >= old_len) {
+		/* the boundary is in this chunk's bytes: parse from there */
+		MBX_CTR_ADD(ctx->ctr, resync_bytes, i);
+		d -= p->carry_len - i;
+		mbx_proto_carry_release(p, ctx);
+		p->state = MBX_PST_HEAD;
+		p->pflags = 0;
+		*old = 0;
+		return d;
+	}
+	rs_refeed(p, ctx, i, old_len, refeed_ts(p));
+	*old = p->carry_len; /* what the re-feed left: old bytes */
+	return d - nnew;
+}
+
+/* Examine the candidates waiting in the carry, with look-ahead into data.
+ * *old: how many carry bytes (at its front) came with earlier chunks; the
+ * rest came with this chunk (a head completed from it, then found bad).
+ * Updated as the carry changes. */
 static const uint8_t *rs_carry(struct mbx_parser *p, struct mbx_parse_ctx *ctx, const uint8_t *d,
-			       const uint8_t *end, uint64_t ts)
+			       const uint8_t *end, uint64_t ts, const uint8_t *d0, uint32_t *old)
 {
 	const uint8_t magic = p->dir ? MBX_BIN_RES : MBX_BIN_REQ;
-	uint32_t i = p->rs_pos, old_len = p->carry_len;
+	uint32_t i = p->rs_pos, old_len = MBX_MIN(*old, p->carry_len);
 	bool ls = p->pflags & MBX_PF_LINESTART;
 	uint8_t *c = p->carry;
 
@@ -446,8 +482,7 @@ static const uint8_t *rs_carry(struct mbx_parser *p, struct mbx_parse_ctx *ctx, 
 				size_t n = (size_t)(nl + 1 - (c + i));
 				if (n <= MBX_LINE_WIN &&
 				    mbx_proto_text_candidate(p->dir, c + i, n)) {
-					rs_refeed(p, ctx, i, i < old_len ? refeed_ts(p) : ts);
-					return d;
+					return rs_boundary(p, ctx, i, old_len, d, d0, ts, old);
 				}
 			} else {
 				/* Complete the line from data: move it to the front. */
@@ -477,11 +512,13 @@ static const uint8_t *rs_carry(struct mbx_parser *p, struct mbx_parse_ctx *ctx, 
 					if (mbx_proto_text_prefix_ok(p->dir, c, p->carry_len)) {
 						p->rs_pos = 0;
 						p->pflags = MBX_PF_LINESTART;
+						*old = old_len;
 						return d; /* data exhausted, still waiting */
 					}
 				} else if (mbx_proto_long_candidate(p->dir, c, p->carry_len)) {
 					p->state = MBX_PST_HEAD; /* head_carry continues the line */
 					p->pflags = 0;
+					*old = old_len;
 					return d;
 				}
 			}
@@ -503,6 +540,7 @@ static const uint8_t *rs_carry(struct mbx_parser *p, struct mbx_parse_ctx *ctx, 
 					carry_append(p, d, (size_t)(end - d));
 					if (i >= old_len)
 						p->msg_ts = ts;
+					*old = old_len > i ? old_len - i : 0;
 					p->rs_pos = 0;
 					p->pflags = ls ? MBX_PF_LINESTART : 0;
 					return end;
@@ -513,8 +551,7 @@ static const uint8_t *rs_carry(struct mbx_parser *p, struct mbx_parse_ctx *ctx, 
 			}
 			if (mbx_proto_bin_plausible(p->dir, hp)) {
 				if (have >= MBX_BIN_HDR) {
-					rs_refeed(p, ctx, i, i < old_len ? refeed_ts(p) : ts);
-					return d;
+					return rs_boundary(p, ctx, i, old_len, d, d0, ts, old);
 				}
 				/* The carry holds a prefix of the header. */
 				MBX_CTR_ADD(ctx->ctr, resync_bytes, i);
@@ -523,6 +560,7 @@ static const uint8_t *rs_carry(struct mbx_parser *p, struct mbx_parse_ctx *ctx, 
 					p->msg_ts = ts;
 				p->state = MBX_PST_HEAD;
 				p->pflags = 0;
+				*old = old_len > i ? old_len - i : 0;
 				return d;
 			}
 		}
@@ -538,10 +576,10 @@ static const uint8_t *rs_carry(struct mbx_parser *p, struct mbx_parse_ctx *ctx, 
 }
 
 static const uint8_t *st_resync(struct mbx_parser *p, struct mbx_parse_ctx *ctx, const uint8_t *d,
-				const uint8_t *end, uint64_t ts)
+				const uint8_t *end, uint64_t ts, const uint8_t *d0, uint32_t *old)
 {
 	if (p->carry_len) {
-		d = rs_carry(p, ctx, d, end, ts);
+		d = rs_carry(p, ctx, d, end, ts, d0, old);
 		if (p->state != MBX_PST_RESYNC || p->carry_len)
 			return d;
 	}
@@ -553,6 +591,12 @@ static const uint8_t *st_resync(struct mbx_parser *p, struct mbx_parse_ctx *ctx,
 static void run(struct mbx_parser *p, struct mbx_parse_ctx *ctx, const uint8_t *d,
 		const uint8_t *end, uint64_t ts)
 {
+	/* Carry bytes that came with earlier chunks: those at its front now.
+	 * A head completed from this chunk and then found bad leaves newer
+	 * bytes behind them; resync must not stamp those with an old time. */
+	uint32_t old = p->carry_len;
+	const uint8_t *d0 = d;
+
 	while (d < end) {
 		switch (p->state) {
 		case MBX_PST_SKIP:
@@ -565,9 +609,11 @@ static void run(struct mbx_parser *p, struct mbx_parse_ctx *ctx, const uint8_t *
 			d = mbx_proto_gets_feed(p, ctx, d, end, ts);
 			break;
 		default:
-			d = st_resync(p, ctx, d, end, ts);
+			d = st_resync(p, ctx, d, end, ts, d0, &old);
 			break;
 		}
+		if (!p->carry_len)
+			old = 0;
 	}
 }
 
