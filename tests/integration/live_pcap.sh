@@ -124,7 +124,9 @@ user)
     mc_stats "$TMPD/after"
     check "$TMPD/live.mbx" ;;
 rotate)
-    rec_start --rotate 200k
+    # small blocks and a limit well under the ~6k events (~190 KiB) of traffic:
+    # several files whatever the timing of partial-block flushes
+    rec_start --rotate 64k --block-events 256
     traffic 4
     rec_stop
     files=$(ls "$TMPD"/live.*.mbx | wc -l)

@@ -14,8 +14,8 @@ once in ~60 memcslap SETs.)
 How tshark 4.0 counts, and how this script accounts for it:
 - Text: the dissector decodes only the FIRST command of a segment, and the
   tshark_client.py traffic puts exactly one command in each segment (checked
-  here: request and reply segments strictly alternate on every text
-  connection). A multi-key `get k1 k2 k3` is ONE command for tshark with
+  here: as many request as reply segments on every text connection, and
+  every one dissected as memcache). A multi-key `get k1 k2 k3` is ONE command for tshark with
   three memcache.key values, and three events (one per key) for mbx: mbx's
   count is compared with the number of keys, and mbx's multi-key request
   statistics with the number of such lines.
@@ -112,13 +112,18 @@ def main():
                 ts_count[("binary", name)] += 1
                 ts_out[("binary", name, out)] += 1
             continue
-        # text connection: request and reply segments must alternate
-        kinds = ["req" if f["tcp.dstport"] == PORT else "rsp" for f in frames]
-        if kinds != ["req", "rsp"] * (len(frames) // 2):
-            err("stream %s: text segments do not alternate request/reply (pipelining or "
-                "split reply): %s" % (sid, "".join(k[1] for k in kinds)))
+        # text connection: one command per request segment, one reply per
+        # reply segment, so the i-th request segment is answered by the i-th
+        # reply segment. The two directions are paired per direction, not by
+        # frame order: the SPAN mirror may deliver a reply before the request
+        # it answers (seen once under load: req rsp rsp req req rsp).
+        reqf = [f for f in frames if f["tcp.dstport"] == PORT]
+        rspf = [f for f in frames if f["tcp.dstport"] != PORT]
+        if len(reqf) != len(rspf):
+            err("stream %s: %d text request segments, %d reply segments (pipelining or "
+                "split reply)" % (sid, len(reqf), len(rspf)))
             continue
-        for q, r in zip(frames[0::2], frames[1::2]):
+        for q, r in zip(reqf, rspf):
             if q["_ws.col.Protocol"] != "MEMCACHE" or r["_ws.col.Protocol"] != "MEMCACHE":
                 err("frames %s/%s: not dissected as memcache" % (q["frame.number"], r["frame.number"]))
                 continue
