@@ -11,6 +11,8 @@
 
 #include "mbx/common.h"
 #include "mbx/event.h"
+#include "mbx/hash.h"
+#include "mbx/msg.h"
 
 #define MBX_KEY_MAX 250
 #define MBX_KEY_PREFIX_MAX 64
@@ -110,6 +112,17 @@ struct mbx_rreq_wire {
  * Table of what is sent: docs/replay.md. */
 int mbx_rreq_encode(const struct mbx_rreq *req, const struct mbx_valbuf *vb, uint8_t *scratch,
 		    size_t scratch_len, struct mbx_rreq_wire *out);
+
+/* What pairing must be told about an encoded request: one MBX_MSG_REQ per
+ * key (one for a keyless op), as mbx_parser would read the wire bytes of
+ * mbx_rreq_encode(req): op, protocol of the expected reply (version and
+ * stats go out as text lines on a meta connection), variant, key hash and
+ * length under salt, value length of stores, quiet/batch/opaque flags (a
+ * meta O token is reported as the low 32 bits of its SipHash, as the parser
+ * does). flow, ts_ns and cookie are left 0 for the caller. Returns the
+ * number of messages written to out[] (<= MBX_BATCH_MAX). */
+uint32_t mbx_rreq_msgs(const struct mbx_rreq *req, const uint8_t salt[MBX_SALT_LEN],
+		       struct mbx_msg *out);
 
 /* Translate a recorded op to the op used in protocol `to` (e.g. text get ->
  * meta mg -> binary getk; text set -> ms -> set). Returns MBX_OP_NONE when

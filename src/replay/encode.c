@@ -8,6 +8,7 @@
  * every encoding to mbx_parser (the independent oracle) and to a live
  * memcached. */
 #include <errno.h>
+#include <string.h>
 
 #include "mbx/replay_proto.h"
 
@@ -610,4 +611,63 @@ bool mbx_rreq_skipped_op(unsigned op)
 	default:
 		return op >= MBX_OP__COUNT;
 	}
+}
+
+/* The decimal O token mbx_rreq_encode writes, hashed as the meta parser
+ * reports it. */
+static uint32_t meta_opaque_hash(const uint8_t salt[MBX_SALT_LEN], uint32_t opaque)
+{
+	char rev[10], tok[10];
+	size_t n = 0;
+	do {
+		rev[n++] = (char)('0' + opaque % 10);
+		opaque /= 10;
+	} while (opaque);
+	for (size_t i = 0; i < n; i++)
+		tok[i] = rev[n - 1 - i];
+	return (uint32_t)mbx_siphash(salt, tok, n);
+}
+
+uint32_t mbx_rreq_msgs(const struct mbx_rreq *req, const uint8_t salt[MBX_SALT_LEN],
+		       struct mbx_msg *out)
+{
+	uint32_t nk = req->nkeys ? req->nkeys : 1;
+	bool opaque = req->proto == MBX_PROTO_BINARY || (req->proto == MBX_PROTO_META && req->quiet);
+	/* version and stats go out as text lines on a meta connection: the
+	 * reply is text */
+	uint8_t rproto = (req->proto == MBX_PROTO_META &&
+			  (req->op == MBX_OP_VERSION || req->op == MBX_OP_STATS)) ?
+				 (uint8_t)MBX_PROTO_TEXT :
+				 req->proto;
+	uint32_t ohash = 0;
+
+	if (nk > MBX_BATCH_MAX)
+		nk = MBX_BATCH_MAX;
+	if (opaque)
+		ohash = req->proto == MBX_PROTO_META ? meta_opaque_hash(salt, req->opaque) : req->opaque;
+	for (uint32_t k = 0; k < nk; k++) {
+		struct mbx_msg *m = &out[k];
+		memset(m, 0, sizeof(*m));
+		m->kind = MBX_MSG_REQ;
+		m->op = req->op;
+		m->proto = rproto;
+		m->variant = (uint8_t)(req->variant & 7); /* 0x08 is request-only */
+		if (req->nkeys) {
+			m->key_hash = mbx_siphash(salt, req->keys[k], req->key_lens[k]);
+			m->key_len = req->key_lens[k];
+		}
+		if (mbx_op_class(req->op) == MBX_OPC_STORE)
+			m->value_len = req->value_len;
+		if (req->quiet)
+			m->flags |= MBX_MSG_F_QUIET;
+		if (k > 0)
+			m->flags |= MBX_MSG_F_BATCH_CONT;
+		if (k == nk - 1)
+			m->flags |= MBX_MSG_F_BATCH_END;
+		if (opaque) {
+			m->flags |= MBX_MSG_F_OPAQUE;
+			m->opaque = ohash;
+		}
+	}
+	return nk;
 }

@@ -33,7 +33,7 @@ enum rp_conn_state {
 };
 
 #define RP_SEGS 512          /* output segments queued per connection */
-#define RP_ARENA (64 * 1024) /* bytes of headers/small values queued per connection */
+#define RP_ARENA ((size_t)64 * 1024) /* bytes of headers/small values queued per connection */
 #define RP_PARK 256          /* items parked per connection */
 
 struct rp_seg {

@@ -44,7 +44,7 @@ static inline struct rp_conn *conn_at(struct rp_worker *w, uint32_t pool, unsign
 				      uint32_t target)
 {
 	unsigned fam = (w->eng->nfam > 1 && proto == MBX_PROTO_BINARY) ? 1 : 0;
-	return &w->conns[pool * w->per_pool + fam * w->eng->cfg->ntargets + target];
+	return &w->conns[(size_t)pool * w->per_pool + (size_t)fam * w->eng->cfg->ntargets + target];
 }
 
 /* ---- pairing glue -------------------------------------------------------- */
@@ -232,7 +232,6 @@ static void conn_flush(struct rp_worker *w, struct rp_conn *c)
 			size_t rest = g->len - c->seg_off;
 			if (left < rest) {
 				c->seg_off += (uint32_t)left;
-				left = 0;
 				break;
 			}
 			left -= rest;
@@ -326,21 +325,6 @@ static void queue_value(struct rp_conn *c, const uint8_t *v, uint32_t avail, uin
 	}
 }
 
-static uint32_t meta_opaque_hash(const struct rp_worker *w, uint32_t opaque)
-{
-	/* the parser reports a meta O token as the low 32 bits of its SipHash */
-	char tok[12];
-	int n = 0;
-	char rev[12];
-	do {
-		rev[n++] = (char)('0' + opaque % 10);
-		opaque /= 10;
-	} while (opaque);
-	for (int i = 0; i < n; i++)
-		tok[i] = rev[n - 1 - i];
-	return (uint32_t)mbx_siphash(w->salt, tok, (size_t)n);
-}
-
 /* The items forming one request: the head, plus following batch keys
  * (BATCH_CONT) of the same pool slot, available in this queue. */
 static uint32_t request_len(const struct rp_item *q, uint32_t head, uint32_t tail, uint32_t mask,
@@ -364,6 +348,8 @@ enum send_res { SENT, NOROOM, SKIPPED };
 static enum send_res send_request(struct rp_worker *w, const struct rp_item *items, uint32_t n,
 				  uint64_t now)
 {
+	if (MBX_UNLIKELY(n == 0))
+		return SKIPPED;
 	const struct mbx_replay_cfg *cfg = w->eng->cfg;
 	const struct mbx_event *ev0 = &items[0].ev;
 	unsigned rec_proto = mbx_ev_proto(ev0);
@@ -382,14 +368,15 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
 	/* text multi-key gets stay one line per target; meta/binary send one
 	 * request per key */
 	bool multi = proto == MBX_PROTO_TEXT && n > 1;
-	uint32_t nreq = multi ? 1 : n;
-	(void)nreq;
 
-	/* targets of each key */
+	/* targets of each key: keyed requests by consistent hash, keyless ones
+	 * (version, stats, noop...) follow the connection's last target */
 	uint32_t tg[MBX_BATCH_MAX];
-	for (uint32_t i = 0; i < n; i++)
-		tg[i] = keyed && ntg > 1 ? rp_jump_hash(items[i].ev.key_hash, ntg) :
-					   (ntg > 1 ? w->last_target[pool] : 0);
+	for (uint32_t i = 0; i < n; i++) {
+		tg[i] = 0;
+		if (ntg > 1)
+			tg[i] = keyed ? rp_jump_hash(items[i].ev.key_hash, ntg) : w->last_target[pool];
+	}
 
 	/* every connection involved must have room; check before any effect */
 	for (uint32_t i = 0; i < n; i++) {
@@ -450,33 +437,13 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
 
 		/* tell pairing what was sent, one message per key */
 		bool expects = !quiet;
-		uint32_t nk = rq.nkeys ? rq.nkeys : 1;
+		struct mbx_msg msgs[MBX_BATCH_MAX];
+		uint32_t nk = mbx_rreq_msgs(&rq, w->salt, msgs);
 		for (uint32_t k = 0; k < nk; k++) {
 			const struct rp_item *it = &items[members[k < nm ? k : 0]];
-			struct mbx_msg m;
-			memset(&m, 0, sizeof(m));
-			m.kind = MBX_MSG_REQ;
-			m.flow = c->flow;
-			m.ts_ns = timed(w) && it->t_due ? it->t_due : now;
-			m.op = (uint8_t)op;
-			m.proto = (uint8_t)proto;
-			m.variant = (uint8_t)(variant & 7); /* 0x08 is request-only */
-			if (rq.nkeys) {
-				m.key_hash = mbx_siphash(w->salt, rq.keys[k], rq.key_lens[k]);
-				m.key_len = rq.key_lens[k];
-			}
-			if (mbx_op_class(op) == MBX_OPC_STORE)
-				m.value_len = rq.value_len;
-			if (quiet)
-				m.flags |= MBX_MSG_F_QUIET;
-			if (k > 0)
-				m.flags |= MBX_MSG_F_BATCH_CONT;
-			if (k == nk - 1)
-				m.flags |= MBX_MSG_F_BATCH_END;
-			if (opaque) {
-				m.flags |= MBX_MSG_F_OPAQUE;
-				m.opaque = proto == MBX_PROTO_META ? meta_opaque_hash(w, rq.opaque) : rq.opaque;
-			}
+			struct mbx_msg *mp = &msgs[k];
+			mp->flow = c->flow;
+			mp->ts_ns = timed(w) && it->t_due ? it->t_due : now;
 			uint32_t ck = w->cookie++;
 			struct rp_req_info *in = &w->info[ck & (w->info_cap - 1)];
 			in->rec_op = it->ev.op;
@@ -486,9 +453,9 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
 			in->conn = c->index;
 			in->incarnation = c->incarnation;
 			in->t_sent = now;
-			m.cookie = ck;
+			mp->cookie = ck;
 			w->inflight++;
-			mbx_pair_input(w->pair, &m);
+			mbx_pair_input(w->pair, mp);
 		}
 		mbx_rstats_sent(w->stats, op, proto, nk,
 				timed(w) && items[i].t_due ? items[i].t_due : MBX_RSTATS_UNTIMED, now);
@@ -507,7 +474,7 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
  * (items of one recorded connection stay in order). */
 static inline struct rp_conn *park_conn(struct rp_worker *w, uint32_t pool)
 {
-	return &w->conns[pool * w->per_pool];
+	return &w->conns[(size_t)pool * w->per_pool];
 }
 
 /* Has a connection this pool slot uses failed (down after an error)? Its
