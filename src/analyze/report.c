@@ -192,6 +192,7 @@ static void text_dist(FILE *f, const char *title, const char *what, const struct
 		return;
 	}
 	if (fmt == fmt_plain) /* counts: a mean of 2.25 keys says more than 2 */
+		/* cppcheck-suppress legacyUninitvar ; false positive: snprintf writes b[0] */
 		snprintf(b[0].s, sizeof(b[0].s), "%.2f", mbx_hist_mean(h));
 	else
 		fmt(&b[0], (uint64_t)llround(mbx_hist_mean(h)));

@@ -58,11 +58,15 @@ static ssize_t replay_read(void *cookie, char *buf, size_t size)
 	size_t n = 0;
 
 	if (rs->head_pos < rs->head_len) {
-		n = MBX_MIN(size, rs->head_len - rs->head_pos);
-		memcpy(buf, rs->head + rs->head_pos, n);
-		rs->head_pos += n;
-		if (n == size)
-			return (ssize_t)n;
+		size_t avail = rs->head_len - rs->head_pos;
+		if (size <= avail) { /* the sniffed head covers the whole read */
+			memcpy(buf, rs->head + rs->head_pos, size);
+			rs->head_pos += size;
+			return (ssize_t)size;
+		}
+		memcpy(buf, rs->head + rs->head_pos, avail);
+		rs->head_pos += avail;
+		n = avail;
 	}
 	size_t got = fread(buf + n, 1, size - n, rs->fp);
 	if (got == 0 && n == 0 && ferror(rs->fp))

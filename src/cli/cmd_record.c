@@ -61,7 +61,7 @@ static const struct record_opts record_defaults = {
 	.max_flows = 65536,
 	.flow_timeout = 300 * MBX_NSEC_PER_SEC,
 	.ooo_segs = 32,
-	.ooo_bytes = 256 * 1024,
+	.ooo_bytes = 256ULL * 1024,
 	.ooo_memory = 64ULL << 20,
 	.carry_bufs = 16384,
 	.max_conns = 262144,
@@ -127,7 +127,7 @@ static const struct cli_opt record_options[] = {
 	{ "ooo-bytes", 0, CLI_SIZE, O(ooo_bytes), "SIZE", "out-of-order bytes held per direction",
 	  .min = 1024, .max = 1ULL << 30 },
 	{ "ooo-memory", 0, CLI_SIZE, O(ooo_memory), "SIZE", "out-of-order bytes held in total",
-	  .min = 64 * 1024, .max = 1ULL << 36 },
+	  .min = 64ULL * 1024, .max = 1ULL << 36 },
 	{ "carry-buffers", 0, CLI_UINT, O(carry_bufs), "N",
 	  "4 KiB buffers for messages split across packets", .min = 16, .max = 1u << 24 },
 	{ "max-conns", 0, CLI_UINT, O(max_conns), "N", "connections tracked by the pairing stage",
@@ -234,7 +234,7 @@ static int check_output(const char *in, const char *out)
 				"give a file name (./- for a file named '-')\n");
 		return -1;
 	}
-	if (strcmp(in, "-") && stat(in, &si) == 0 && stat(out, &so) == 0 &&
+	if (strcmp(in, "-") != 0 && stat(in, &si) == 0 && stat(out, &so) == 0 &&
 	    si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
 		fprintf(stderr, "mbx record: --output %s is the capture file itself; refusing to overwrite it\n",
 			out);
@@ -359,7 +359,7 @@ static int parse_cpu_list(const char *s, int *cpus, unsigned max, unsigned *n)
 	return *n ? 0 : -1;
 }
 
-static int record_live(struct record_opts *o, struct mbx_record_cfg *rcfg, int npos, char **pos)
+static int record_live(struct record_opts *o, const struct mbx_record_cfg *rcfg, int npos, char **pos)
 {
 	struct mbx_live_cfg *cfg = calloc(1, sizeof(*cfg));
 	struct mbx_live_result *res = calloc(1, sizeof(*res));
@@ -496,7 +496,7 @@ static int record_run(void *opts, int npos, char **pos)
 		goto out;
 	}
 	int nsrc = 0;
-	while (nsrc < npos && strcmp(pos[nsrc], "--"))
+	while (nsrc < npos && strcmp(pos[nsrc], "--") != 0)
 		nsrc++;
 	if ((o->iface && nsrc > 0) || (!o->iface && nsrc != 1)) {
 		fprintf(stderr, "mbx record: give a CAPTURE file or --iface IFACE (one of them)\n"

@@ -106,7 +106,7 @@ struct mbx_flowtab *mbx_flowtab_create(const struct mbx_flowtab_cfg *cfg)
 
 	/* Index hash key: ten 32-bit words derived from the flow key, so the
 	 * slot of a tuple cannot be predicted by whoever sends the packets. */
-	for (uint32_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		uint8_t label[20] = "mbx flowtab index";
 
 		label[19] = (uint8_t)i;
@@ -201,7 +201,7 @@ static inline uint32_t ft_hash(const struct mbx_flowtab *ft, const uint64_t k[5]
 {
 	uint64_t s = 0;
 
-	for (int i = 0; i < 5; i++)
+	for (size_t i = 0; i < 5; i++)
 		s += (uint64_t)((uint32_t)k[i] + ft->nh[2 * i]) *
 		     (uint32_t)((uint32_t)(k[i] >> 32) + ft->nh[2 * i + 1]);
 	s ^= s >> 33;

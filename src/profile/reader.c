@@ -19,7 +19,7 @@
 #include "mbx/profile.h"
 #include "profile/format.h"
 
-#define SCRATCH_MIN (64 * 1024) /* chunk for streaming the footer index */
+#define SCRATCH_MIN ((size_t)64 * 1024) /* chunk for streaming the footer index */
 
 enum rstatus {
 	R_READING = 0,
@@ -486,7 +486,7 @@ static int parse_header(struct mbx_profile_reader *r, const uint8_t *h, char *er
 		return open_fail(r, err, errlen, EBADMSG, "corrupt header: %" PRIu32 " ports",
 				 pf_get32(h + PF_H_NPORTS));
 	m->nports = (uint16_t)pf_get32(h + PF_H_NPORTS);
-	for (unsigned i = 0; i < MBX_PROFILE_MAX_PORTS; i++)
+	for (size_t i = 0; i < MBX_PROFILE_MAX_PORTS; i++)
 		m->ports[i] = pf_get16(h + PF_H_PORTS + 2 * i);
 	if (!field_str(m->source, h + PF_H_SOURCE, sizeof(m->source)) ||
 	    !field_str(m->hostname, h + PF_H_HOSTNAME, sizeof(m->hostname)) ||

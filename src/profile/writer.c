@@ -172,7 +172,7 @@ static int write_header(struct mbx_profile_writer *w, const struct mbx_profile_m
 		pf_put32(h + PF_H_LINKTYPE, m->linktype);
 		pf_put32(h + PF_H_SNAPLEN, m->snaplen);
 		pf_put32(h + PF_H_NPORTS, m->nports);
-		for (unsigned i = 0; i < m->nports; i++)
+		for (size_t i = 0; i < m->nports; i++)
 			pf_put16(h + PF_H_PORTS + 2 * i, m->ports[i]);
 		copy_str(h + PF_H_SOURCE, m->source, sizeof(m->source));
 		copy_str(h + PF_H_HOSTNAME, m->hostname, sizeof(m->hostname));

@@ -54,6 +54,7 @@ void mbx_proto_meta_req(const uint8_t *salt, const struct mbx_tok *t, unsigned n
 {
 	static const uint8_t ops[26] = {
 	    ['g' - 'a'] = MBX_OP_MG, ['s' - 'a'] = MBX_OP_MS, ['d' - 'a'] = MBX_OP_MD,
+	    /* cppcheck-suppress duplicateExpression ; indexed by letter - 'a', 'a' too */
 	    ['a' - 'a'] = MBX_OP_MA, ['n' - 'a'] = MBX_OP_MN, ['e' - 'a'] = MBX_OP_ME,
 	};
 	unsigned op = ops[t[0].p[1] - 'a'];

@@ -64,7 +64,6 @@ struct live {
 	const char *output;
 	uint64_t files;
 	uint64_t file_start_ns;
-	int stop;                 /* atomic: workers stop */
 	int writer_done;          /* atomic */
 	int writer_error;
 	char errmsg[4200];
@@ -398,7 +397,7 @@ int mbx_live_run(struct mbx_live_cfg *cfg, const char *output, FILE *status,
 	struct mbx_counters prev = { 0 }, cur;
 	uint64_t start = mono_ns(), last = start, next_status = start + cfg->status_ns;
 	for (;;) {
-		struct timespec ts = { 0, 20 * 1000000 };
+		struct timespec ts = { 0, 20L * 1000000 };
 		nanosleep(&ts, NULL);
 		uint64_t now = mono_ns();
 		if (cfg->duration_ns && now - start >= cfg->duration_ns)

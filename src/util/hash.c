@@ -114,7 +114,7 @@ int mbx_salt_from_string(const char *s, uint8_t salt[MBX_SALT_LEN])
 	static const uint8_t label0[MBX_SALT_LEN] = "mbx-salt-stretch";
 	static const uint8_t label1[MBX_SALT_LEN] = "mbx-salt-second.";
 	size_t len = strlen(s);
-	bool hex = len == 2 * MBX_SALT_LEN;
+	bool hex = len == 2 * (size_t)MBX_SALT_LEN;
 
 	if (len == 0)
 		return -EINVAL;

@@ -5,7 +5,7 @@
 #include "mbx/msg.h"
 
 static const char *const op_names[] = {
-#define MBX_X(e, n, c) [MBX_OP_##e] = n,
+#define MBX_X(e, n, c) [MBX_OP_##e] = (n),
 	MBX_OPS(MBX_X)
 #undef MBX_X
 };
@@ -17,13 +17,13 @@ static const uint8_t op_classes[] = {
 };
 
 static const char *const outcome_names[] = {
-#define MBX_X(e, n) [MBX_OUT_##e] = n,
+#define MBX_X(e, n) [MBX_OUT_##e] = (n),
 	MBX_OUTCOMES(MBX_X)
 #undef MBX_X
 };
 
 static const char *const rsp_names[] = {
-#define MBX_X(e, n) [MBX_RSP_##e] = n,
+#define MBX_X(e, n) [MBX_RSP_##e] = (n),
 	MBX_RSPS(MBX_X)
 #undef MBX_X
 };

@@ -498,7 +498,7 @@ static int configure_port(struct dp_state *st, const struct rte_eth_dev_info *in
 		snprintf(st->rss, sizeof(st->rss), "RSS default key");
 	} else {
 		/* some devices accept a key and ignore it: read it back */
-		uint8_t got[256];
+		uint8_t got[256] = {0};
 		struct rte_eth_rss_conf rc = {.rss_key = got, .rss_key_len = info->hash_key_size};
 		int g = rte_eth_dev_rss_hash_conf_get(st->port, &rc);
 		if (g == 0 && !memcmp(got, key, info->hash_key_size))
@@ -522,7 +522,7 @@ static int configure_port(struct dp_state *st, const struct rte_eth_dev_info *in
 static unsigned pool_size(const struct mbx_live_cfg *cfg, size_t obj, uint16_t nb_rxd)
 {
 	uint64_t n = cfg->buffer_bytes / obj;
-	uint64_t min = (uint64_t)nb_rxd + 2 * MBX_LIVE_BURST + 3 * DP_MBUF_CACHE;
+	uint64_t min = (uint64_t)nb_rxd + 2ULL * MBX_LIVE_BURST + 3ULL * DP_MBUF_CACHE;
 	return (unsigned)MBX_MIN(MBX_MAX(n, min), (uint64_t)DP_MAX_MBUFS);
 }
 
@@ -572,7 +572,7 @@ static int calibrate_hw_clock(struct dp_state *st)
 	if (rte_eth_read_clock(st->port, &c0) != 0)
 		return -ENOTSUP;
 	uint64_t t0 = clock_ns(CLOCK_MONOTONIC);
-	struct timespec d = {0, 50 * 1000 * 1000};
+	struct timespec d = {0, 50L * 1000 * 1000};
 	nanosleep(&d, NULL);
 	if (rte_eth_read_clock(st->port, &c1) != 0)
 		return -ENOTSUP;
