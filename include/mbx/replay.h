@@ -56,6 +56,9 @@ struct mbx_replay_cfg {
 	enum mbx_arrivals arrivals;
 	uint64_t seed;         /* Poisson arrivals */
 	unsigned pipeline;     /* closed loop: requests outstanding per connection */
+	unsigned refill_at;    /* closed loop: a connection that reached pipeline
+				* sends again once at most this many remain;
+				* >= pipeline - 1 (default) = as each reply comes */
 	int protocol;          /* -1 = as recorded, else enum mbx_proto */
 	char key_prefix[65];
 	uint64_t timeout_ns;   /* a request without a reply for this long: timeout */

@@ -24,6 +24,7 @@ struct replay_opts {
 	uint64_t workers;
 	uint64_t connections;
 	uint64_t pipeline;
+	uint64_t refill_at;
 	uint64_t max_gap;
 	uint64_t timeout;
 	uint64_t duration;
@@ -91,6 +92,9 @@ static const struct cli_opt replay_options[] = {
 	{ "seed", 0, CLI_UINT, O(seed), "N", "seed for Poisson arrivals" },
 	{ "pipeline", 'd', CLI_UINT, O(pipeline), "D",
 	  "closed loop: requests outstanding per connection", .min = 1, .max = 4096 },
+	{ "refill-at", 0, CLI_UINT, O(refill_at), "N",
+	  "closed loop: a connection with D outstanding sends again once N or fewer remain, "
+	  "a batch per write", .max = 4095, .defhelp = "D-1: as each reply comes" },
 	{ "workers", 'w', CLI_UINT, O(workers), "N", "worker threads", .min = 1,
 	  .max = MBX_REPLAY_MAX_WORKERS, .defhelp = "CPUs, at most 8" },
 	{ "lcores", 'l', CLI_STRING, O(lcores), "LIST",
@@ -200,6 +204,14 @@ static int replay_run(void *opts, int npos, char **pos)
 	cfg->arrivals = (enum mbx_arrivals)o->arrivals;
 	cfg->seed = o->seed;
 	cfg->pipeline = (unsigned)o->pipeline;
+	if (o->refill_at != UINT64_MAX) {
+		if (o->refill_at >= o->pipeline) {
+			fprintf(stderr, "mbx replay: --refill-at must be below --pipeline (%llu)\n",
+				(unsigned long long)o->pipeline);
+			return EXIT_USAGE;
+		}
+		cfg->refill_at = (unsigned)o->refill_at;
+	}
 	cfg->protocol = o->protocol == 3 ? -1 : o->protocol;
 	if (o->key_prefix) {
 		if (strlen(o->key_prefix) > 64) {
@@ -262,6 +274,7 @@ static void __attribute__((constructor)) replay_defaults_init(void)
 	mbx_replay_cfg_defaults(&replay_defaults.cfg);
 	replay_defaults.workers = replay_defaults.cfg.workers;
 	replay_defaults.pipeline = replay_defaults.cfg.pipeline;
+	replay_defaults.refill_at = UINT64_MAX;
 	replay_defaults.timeout = replay_defaults.cfg.timeout_ns;
 	replay_defaults.progress = replay_defaults.cfg.progress_ns;
 	replay_defaults.ring = replay_defaults.cfg.ring_size;

@@ -2,6 +2,7 @@
 /* Replay orchestration: targets, the pre-pass, prefill, threads, progress,
  * stop handling, the report. */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,7 @@ void mbx_replay_cfg_defaults(struct mbx_replay_cfg *cfg)
 	cfg->timing = MBX_TIMING_ORIGINAL;
 	cfg->speed = 1.0;
 	cfg->pipeline = 1;
+	cfg->refill_at = UINT_MAX;
 	cfg->protocol = -1;
 	cfg->timeout_ns = MBX_NSEC_PER_SEC;
 	cfg->loops = 1;
@@ -206,7 +208,11 @@ int mbx_replay_dry_run(const struct mbx_replay_cfg *cfg, const char *profile, FI
 		fprintf(out, ", %g ops/s %s", cfg->rate,
 			cfg->arrivals == MBX_ARRIVALS_POISSON ? "Poisson" : "uniform");
 	else
+	{
 		fprintf(out, ", pipeline %u per connection", cfg->pipeline);
+		if (cfg->refill_at + 1 < cfg->pipeline)
+			fprintf(out, ", refilled at %u", cfg->refill_at);
+	}
 	fprintf(out, ", loops %llu\n", (unsigned long long)cfg->loops);
 	double d = expected_s(cfg, &sc);
 	if (d >= 0)
@@ -250,6 +256,7 @@ static void config_json(struct mbx_json *j, void *arg)
 	mbx_json_kv_double(j, "rate", c->rate);
 	mbx_json_kv_str(j, "arrivals", c->arrivals == MBX_ARRIVALS_POISSON ? "poisson" : "uniform");
 	mbx_json_kv_uint(j, "pipeline", c->pipeline);
+	mbx_json_kv_uint(j, "refill_at", MBX_MIN(c->refill_at, c->pipeline ? c->pipeline - 1 : 0));
 	mbx_json_kv_str(j, "protocol", c->protocol < 0 ? "recorded" : mbx_proto_name((unsigned)c->protocol));
 	mbx_json_kv_str(j, "key_prefix", c->key_prefix);
 	mbx_json_kv_uint(j, "timeout_ns", c->timeout_ns);

@@ -54,6 +54,7 @@ struct rp_conn {
 	uint64_t flow;     /* pairing flow id of the current incarnation */
 	uint32_t incarnation;
 	uint32_t outstanding;   /* replies expected */
+	uint8_t draining;       /* closed loop: hit the pipeline depth, refill at the low mark */
 	uint64_t last_progress; /* last reply, or when outstanding went 0 -> 1 */
 	uint64_t retry_at;
 	uint64_t backoff_ns;
@@ -85,6 +86,7 @@ struct rp_req_info {
 struct rp_engine;
 
 struct rp_worker {
+	uint32_t refill_low;   /* closed loop: cfg->refill_at, at most pipeline - 1 */
 	struct rp_engine *eng;
 	unsigned id;
 	pthread_t thread;

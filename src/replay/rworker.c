@@ -78,6 +78,8 @@ static void on_final(void *ctx, uint64_t flow, uint32_t cookie, const struct mbx
 	}
 	if (in->unit_last && in->incarnation == c->incarnation && c->outstanding > 0) {
 		c->outstanding--;
+		if (c->outstanding <= w->refill_low)
+			c->draining = 0; /* at the low mark: refill in one batch */
 		c->last_progress = rp_now();
 	}
 }
@@ -125,6 +127,7 @@ static void conn_fail(struct rp_worker *w, struct rp_conn *c, bool was_timeout)
 	}
 	conn_reset_output(c);
 	c->outstanding = 0;
+	c->draining = 0;
 	c->want_out = 0;
 	c->state = RP_DOWN;
 	c->incarnation++;
@@ -175,6 +178,7 @@ static void conn_up(struct rp_worker *w, struct rp_conn *c)
 	c->connected_at = rp_now();
 	c->flow = ++w->next_flow;
 	c->outstanding = 0;
+	c->draining = 0;
 	mbx_parser_init(&c->parser, c->flow, 1, true);
 	pair_ctl(w, c, MBX_MSG_OPEN, 0);
 	w->up_conns++;
@@ -297,7 +301,7 @@ static bool conn_room(const struct rp_worker *w, const struct rp_conn *c, size_t
 	 * outcome is final: never have more in flight than it holds */
 	if (w->inflight + MBX_BATCH_MAX >= w->info_cap)
 		return false;
-	if (!timed(w) && c->outstanding >= w->eng->cfg->pipeline)
+	if (!timed(w) && (c->draining || c->outstanding >= w->eng->cfg->pipeline))
 		return false;
 	return segs_free(c) >= vsegs + 2 && arena_free(c) >= hdr + 2;
 }
@@ -463,6 +467,11 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
 			if (c->outstanding == 0)
 				c->last_progress = now;
 			c->outstanding++;
+			/* --refill-at: a full connection waits for the low
+			 * mark, then gets a batch of requests in one write */
+			if (c->outstanding >= w->eng->cfg->pipeline &&
+			    w->refill_low + 1 < w->eng->cfg->pipeline)
+				c->draining = 1;
 		}
 	}
 	return SENT;
@@ -546,7 +555,9 @@ static void pull_ring(struct rp_worker *w)
 	}
 }
 
-/* Dispatch due items. Returns the due time of the next item (0 = none). */
+/* Dispatch due items. Returns the due time of the next item (0 = none), or
+ * DISPATCH_BLOCKED when the head item cannot be sent or parked. */
+#define DISPATCH_BLOCKED UINT64_MAX
 static uint64_t dispatch(struct rp_worker *w, uint64_t now)
 {
 	struct rp_item batch[MBX_BATCH_MAX];
@@ -576,8 +587,11 @@ static uint64_t dispatch(struct rp_worker *w, uint64_t now)
 		}
 		/* cannot send now: park (keeps this recorded connection's order) */
 		if (park_count(p) + n > RP_PARK) {
-			/* parking full: the connection is slow or down; wait */
-			return now;
+			/* parking full: the connection is slow or down. Only a
+			 * reply, a writable socket or housekeeping (reconnect,
+			 * failing a down connection's items) can make room: wait
+			 * for I/O rather than poll */
+			return DISPATCH_BLOCKED;
 		}
 		for (uint32_t i = 0; i < n; i++)
 			p->park[(p->park_tail + i) & (RP_PARK - 1)] = w->q[(w->q_head + i) & mask];
@@ -685,10 +699,9 @@ void *rp_worker_main(void *arg)
 		}
 		/* wait: until the next item is due, for I/O, or housekeeping */
 		int64_t wait_ns = (int64_t)MBX_NSEC_PER_MSEC;
-		if (next_due && next_due > now)
-			wait_ns = MBX_MIN(wait_ns, (int64_t)(next_due - now));
-		else if (next_due)
-			wait_ns = 0; /* parked full or due now: poll */
+		if (next_due && next_due != DISPATCH_BLOCKED) /* blocked: until I/O */
+			wait_ns = next_due > now ? MBX_MIN(wait_ns, (int64_t)(next_due - now)) :
+						   0; /* due now: poll */
 		if (q_count(w) == 0 && !input_done && wait_ns > 100000)
 			wait_ns = 100000; /* ring empty: look again soon */
 		struct timespec to = { 0, 0 };
@@ -723,7 +736,7 @@ void *rp_worker_main(void *arg)
 				conn_read(w, c);
 			if (c->state == RP_UP && (ev & EPOLLOUT))
 				conn_flush(w, c);
-			if (c->state == RP_UP && park_count(park_conn(w, c->index / cfg->ntargets)))
+			if (c->state == RP_UP && park_count(park_conn(w, c->index / w->per_pool)))
 				unpark(w, c->index / w->per_pool, rp_now());
 		}
 		flush_dirty(w);
@@ -772,6 +785,7 @@ int rp_worker_init(struct rp_engine *e, struct rp_worker *w, unsigned id, uint32
 	w->epfd = -1;
 	w->npool = npool;
 	w->per_pool = cfg->ntargets * (e->nfam > 1 ? 2 : 1);
+	w->refill_low = MBX_MIN(cfg->refill_at, cfg->pipeline - 1); /* pipeline >= 1 */
 	w->nconns = npool * w->per_pool;
 	if (mbx_salt_random(w->salt) < 0)
 		return -EIO;

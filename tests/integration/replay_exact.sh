@@ -12,6 +12,10 @@
 #   binary-ops     binclient.py: every binary op class, quiet misses and failures
 #   text-as-meta   the text recording replayed with --protocol meta
 #   text-as-binary the text recording replayed with --protocol binary
+#   text-pipelined, meta-pipelined
+#                  the recording replayed closed loop (--timing none), 16
+#                  requests outstanding per connection, refilled in batches
+#                  (--refill-at 4): the client's one connection keeps its order
 #
 # cas: a replay cannot know the cas unique (it sends 999999999999999999), so a
 # replayed cas answers EXISTS where the recorded one answered STORED.
@@ -27,9 +31,9 @@ topo_up 1
 mc_start
 cap_start "$TMPD/cap.pcap" tcp port $MC_PORT
 case "$SCEN" in
-    text|text-as-meta|text-as-binary)
+    text|text-as-meta|text-as-binary|text-pipelined)
         in_cli "$PY" "$HERE/pyclient.py" $SRV_IP $MC_PORT --ops 1500 --seed 3 > "$TMPD/client.out" || fail "pyclient" ;;
-    meta)
+    meta|meta-pipelined)
         in_cli "$PY" "$HERE/metaclient.py" $SRV_IP $MC_PORT --ops 1500 --seed 3 > "$TMPD/client.out" || fail "metaclient" ;;
     binary) # memcslap exits 0 even when it cannot connect: the stats deltas tell
         # sets (loud and quiet SETQ), gets, multi-gets (GETKQ + NOOP)
@@ -47,6 +51,7 @@ proto=()
 case "$SCEN" in
     text-as-meta) proto=(--protocol meta) ;;
     text-as-binary) proto=(--protocol binary) ;;
+    *-pipelined) proto=(--timing none --pipeline 16 --refill-at 4) ;;
 esac
 
 mc_restart
@@ -65,10 +70,17 @@ stats_opts=(--replayed-cas)
 case "$SCEN" in
     text-as-*) want_proto=${SCEN#text-as-} ;;
     binary*) want_proto=binary ;;
-    *) want_proto=$SCEN ;;
+    *) want_proto=${SCEN%-pipelined} ;;
 esac
 "$PY" "$HERE/check_replay.py" "$TMPD/run.report.json" "$TMPD/rec.json" --proto "$want_proto" --replayed-cas ||
     fail "replay report differs from the recording ($SCEN)"
+if [[ $SCEN == *-pipelined ]]; then
+    "$PY" - "$TMPD/run.report.json" <<'PYEOF' || fail "closed-loop settings not in the report"
+import json, sys
+c = json.load(open(sys.argv[1]))["config"]
+assert c["timing"] == "none" and c["pipeline"] == 16 and c["refill_at"] == 4, c
+PYEOF
+fi
 # not trivially empty: gets with hits and misses (binary: memcslap only hits)
 gets=$(awk '$1=="cmd_get"{print $2}' "$TMPD/after"); sets=$(awk '$1=="cmd_set"{print $2}' "$TMPD/after")
 [ "${gets:-0}" -ge 500 ] && [ "${sets:-0}" -ge 300 ] || fail "too little traffic (cmd_get=$gets cmd_set=$sets)"
