@@ -93,6 +93,17 @@ void mbx_flowtab_destroy(struct mbx_flowtab *ft);
  * in the port map are counted (dec_other_port) and ignored. */
 void mbx_flowtab_input(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, uint64_t ts);
 
+/* Burst processing (the DPDK pattern): for every segment of a burst,
+ * mbx_flowtab_prefetch() hashes its flow key and prefetches its index slot;
+ * then mbx_flowtab_prefetch_entry() reads the slot and prefetches the flow
+ * entry; then mbx_flowtab_input_hashed() with that hash does what
+ * mbx_flowtab_input() does, its cache misses already in flight. Prefetching
+ * is only a hint: a table changed in between stays correct. */
+uint32_t mbx_flowtab_prefetch(const struct mbx_flowtab *ft, const struct mbx_tcpseg *seg);
+void mbx_flowtab_prefetch_entry(const struct mbx_flowtab *ft, uint32_t hash);
+void mbx_flowtab_input_hashed(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, uint64_t ts,
+			      uint32_t hash);
+
 /* Expire streams idle since before now - idle_timeout (close why = IDLE).
  * Cheap enough to call once per burst; does work at most every ~100 ms of
  * capture time. */

@@ -58,6 +58,10 @@ void mbx_cworker_destroy(struct mbx_cworker *w); /* NULL ok; call flush first */
 
 /* One captured frame of the given link type. */
 void mbx_cworker_packet(struct mbx_cworker *w, const struct mbx_pkt *pkt, int linktype);
+/* The same for n packets at once, all valid during the call: decodes the
+ * burst and prefetches each flow's index slot and entry before feeding the
+ * segments in order (same results as n calls of mbx_cworker_packet). */
+void mbx_cworker_burst(struct mbx_cworker *w, const struct mbx_pkt *pkts, unsigned n, int linktype);
 /* Periodic housekeeping (idle flows); cheap, call once per burst. */
 void mbx_cworker_tick(struct mbx_cworker *w, uint64_t now);
 /* The time every message this worker emits from now on will be at or after

@@ -558,24 +558,48 @@ static void ft_input_slow(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, 
 	mbx_ft_gap_flush(ft, e, ts);
 }
 
-void mbx_flowtab_input(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, uint64_t ts)
+uint32_t mbx_flowtab_prefetch(const struct mbx_flowtab *ft, const struct mbx_tcpseg *seg)
 {
-	struct ft_entry *e;
 	uint64_t k[5];
-	uint32_t h;
-	uint8_t dir;
 
+	ft_key(k, seg);
+	uint32_t h = ft_hash(ft, k);
+	__builtin_prefetch(&ft->slots[h & ft->slot_mask]);
+	return h;
+}
+
+void mbx_flowtab_prefetch_entry(const struct mbx_flowtab *ft, uint32_t h)
+{
+	struct ft_slot s = ft->slots[h & ft->slot_mask];
+
+	/* the first probe is the common case; the fast path reads the
+	 * entry's first line and its stream (parser state) */
+	if (s.idx1 && s.hash == h) {
+		const struct ft_entry *e = ft_ent(ft, s.idx1 - 1);
+		__builtin_prefetch(e, 1);
+		__builtin_prefetch(&e->s, 1);
+	}
+}
+
+/* Direction from the memcache ports; false (counted) for other ports. */
+static inline bool ft_dir(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, uint8_t *dir)
+{
 	if (mbx_port_test(ft->port_map, seg->dport)) {
-		dir = MBX_DIR_REQ;
+		*dir = MBX_DIR_REQ;
 	} else if (mbx_port_test(ft->port_map, seg->sport)) {
-		dir = MBX_DIR_RSP;
+		*dir = MBX_DIR_RSP;
 	} else {
 		MBX_CTR_INC(ft->ctr, dec_other_port);
-		return;
+		return false;
 	}
-	ft_key(k, seg);
-	h = ft_hash(ft, k);
-	e = ft_lookup(ft, k, h);
+	return true;
+}
+
+static inline void ft_input(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, uint64_t ts,
+			    const uint64_t k[5], uint32_t h, uint8_t dir)
+{
+	struct ft_entry *e = ft_lookup(ft, k, h);
+
 	if (MBX_LIKELY(e != NULL)) {
 		ft_touch(ft, e, ts);
 		if (MBX_LIKELY(!(seg->tcp_flags & (MBX_TCP_SYN | MBX_TCP_FIN | MBX_TCP_RST)))) {
@@ -596,6 +620,29 @@ void mbx_flowtab_input(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, uin
 		}
 	}
 	ft_input_slow(ft, seg, ts, k, h, dir, e);
+}
+
+void mbx_flowtab_input(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, uint64_t ts)
+{
+	uint64_t k[5];
+	uint8_t dir;
+
+	if (!ft_dir(ft, seg, &dir))
+		return;
+	ft_key(k, seg);
+	ft_input(ft, seg, ts, k, ft_hash(ft, k), dir);
+}
+
+void mbx_flowtab_input_hashed(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, uint64_t ts,
+			      uint32_t h)
+{
+	uint64_t k[5];
+	uint8_t dir;
+
+	if (!ft_dir(ft, seg, &dir))
+		return;
+	ft_key(k, seg);
+	ft_input(ft, seg, ts, k, h, dir);
 }
 
 /* ---- time ---- */

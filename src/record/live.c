@@ -97,6 +97,15 @@ static void worker_pkt(void *arg, const struct mbx_pkt *p)
 		w->last_ts = p->ts_ns;
 }
 
+static void worker_burst(void *arg, const struct mbx_pkt *pkts, unsigned n)
+{
+	struct lworker *w = arg;
+	mbx_cworker_burst(w->cw, pkts, n, w->cfg->linktype);
+	for (unsigned i = 0; i < n; i++)
+		if (pkts[i].ts_ns > w->last_ts)
+			w->last_ts = pkts[i].ts_ns;
+}
+
 static void worker_drops(struct lworker *w)
 {
 	uint64_t k = 0, i = 0;
@@ -127,7 +136,8 @@ static void *worker_main(void *arg)
 		 * after the poll, a worker preempted between the two (100-285 ms
 		 * seen) would move its watermark past packets still queued. */
 		uint64_t before = realtime_ns();
-		int n = be->poll(w->q, worker_pkt, w, MBX_LIVE_BURST);
+		int n = be->poll_burst ? be->poll_burst(w->q, worker_burst, w, MBX_LIVE_BURST) :
+					 be->poll(w->q, worker_pkt, w, MBX_LIVE_BURST);
 		if (n < 0) {
 			w->error = n;
 			break;

@@ -1228,6 +1228,39 @@ static void st_push(struct stress *s, int conn, uint32_t off, uint32_t len, bool
 
 /* drop_pct: segments never sent; snap_pct: segments cut short by the snap
  * length; tight: small out-of-order bounds, so that holes are given up. */
+/* Segments go in one by one, or (g_burst) in runs of 8 through the burst
+ * API: hash + slot prefetch when queued, entry prefetch and input with that
+ * hash when the run is fed (the way mbx_cworker_burst does it). */
+static bool g_burst;
+static struct {
+	struct mbx_tcpseg g;
+	uint64_t ts;
+	uint32_t h;
+} g_pend[8];
+static int g_npend;
+
+static void feed_flush(struct mbx_flowtab *ft)
+{
+	for (int i = 0; i < g_npend; i++)
+		mbx_flowtab_prefetch_entry(ft, g_pend[i].h);
+	for (int i = 0; i < g_npend; i++)
+		mbx_flowtab_input_hashed(ft, &g_pend[i].g, g_pend[i].ts, g_pend[i].h);
+	g_npend = 0;
+}
+
+static void feed(struct mbx_flowtab *ft, const struct mbx_tcpseg *g, uint64_t ts)
+{
+	if (!g_burst) {
+		mbx_flowtab_input(ft, g, ts);
+		return;
+	}
+	g_pend[g_npend].g = *g;
+	g_pend[g_npend].ts = ts;
+	g_pend[g_npend].h = mbx_flowtab_prefetch(ft, g);
+	if (++g_npend == 8)
+		feed_flush(ft);
+}
+
 static void run_stress(uint64_t seed, int drop_pct, bool tight, int snap_pct)
 {
 	struct stress s;
@@ -1324,10 +1357,13 @@ static void run_stress(uint64_t seed, int drop_pct, bool tight, int snap_pct)
 			s.fin_sent[p->conn] = true;
 		s.wire_end[p->conn] = MBX_MAX(s.wire_end[p->conn], p->off + p->len);
 		ts += tight ? 1 * MS : 1000;
-		mbx_flowtab_input(f.ft, &g, ts);
-		if (k % 64 == 0)
+		feed(f.ft, &g, ts);
+		if (k % 64 == 0) {
+			feed_flush(f.ft);
 			mbx_flowtab_expire(f.ft, ts);
+		}
 	}
+	feed_flush(f.ft);
 	mbx_flowtab_flush(f.ft, ts + 1);
 
 	uint64_t gap_total = 0;
@@ -1426,6 +1462,19 @@ static void stress_with_drops(void **state)
 	const char *env = getenv("MBX_FLOW_STRESS_SEEDS");
 	for (long n = env ? atol(env) : 0, k = 0; k < n; k++)
 		run_stress(0x1000 + (uint64_t)k, (int)(k % 4) * 5, k % 2, (int)(k % 3) * 3);
+}
+
+/* The burst API (prefetch, prefetch_entry, input_hashed) gives the same
+ * streams: the stress runs again with segments fed in runs of 8. A hash
+ * that differed from the table's own would open a second stream per flow. */
+static void stress_burst_api(void **state)
+{
+	(void)state;
+	g_burst = true;
+	run_stress(0x5eed1234, 0, false, 0);
+	run_stress(0x0badcafe, 5, true, 0);
+	run_stress(0x51aa, 5, true, 5);
+	g_burst = false;
 }
 
 /* ---- real captures (skipped when ../shared/data is absent) ---- */
@@ -1607,6 +1656,7 @@ int main(void)
 	    cmocka_unit_test(bad_config),
 	    cmocka_unit_test(stress_reorder_duplicate),
 	    cmocka_unit_test(stress_with_drops),
+	    cmocka_unit_test(stress_burst_api),
 	    cmocka_unit_test(real_captures),
 	    cmocka_unit_test(bench_in_order),
 	};

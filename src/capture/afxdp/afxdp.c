@@ -801,11 +801,20 @@ static uint64_t clock_ns(clockid_t c)
 
 /* One burst of up to max packets from the RX ring to fn; their frames go
  * back to the fill ring. */
-static unsigned rx_burst(struct mbx_live_queue *q, void (*fn)(void *arg, const struct mbx_pkt *p),
-			 void *arg, unsigned max)
+typedef void (*afx_pkt_fn)(void *arg, const struct mbx_pkt *p);
+typedef void (*afx_burst_fn)(void *arg, const struct mbx_pkt *pkts, unsigned n);
+
+/* Frames stay ours until the fill ring is submitted after the loop: with
+ * fnb, the whole burst is handed over at once (mbx_cworker_burst). */
+static unsigned rx_burst(struct mbx_live_queue *q, afx_pkt_fn fn, afx_burst_fn fnb, void *arg,
+			 unsigned max)
 {
+	struct mbx_pkt pk[MBX_LIVE_BURST];
 	__u32 rx_idx = 0, fill_idx = 0;
 	unsigned n;
+
+	if (max > MBX_LIVE_BURST)
+		max = MBX_LIVE_BURST;
 
 	/* peek re-reads the producer index only when its cached view is
 	 * empty: refresh it when that view is short, so that a short burst
@@ -832,15 +841,18 @@ static unsigned rx_burst(struct mbx_live_queue *q, void (*fn)(void *arg, const s
 		uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
 		uint8_t *data = xsk_umem__get_data(q->area, addr);
 		struct mbx_xdp_meta *m = (struct mbx_xdp_meta *)(void *)(data - sizeof(*m));
-		struct mbx_pkt p = {
+		struct mbx_pkt p0 = {
 		    .data = data,
 		    .caplen = MBX_MIN(d->len, q->snaplen),
 		    .wirelen = d->len,
 		    .ts_ns = now,
 		};
+		struct mbx_pkt *pp = fnb ? &pk[k] : &p0;
+		if (fnb)
+			pk[k] = p0;
 		/* the metadata area lies in the frame's headroom */
 		if (MBX_LIKELY(addr % FRAME_SIZE >= sizeof(*m) && m->magic == MBX_XDP_META_MAGIC)) {
-			p.ts_ns = m->ts_mono_ns + q->mono_to_real;
+			pp->ts_ns = m->ts_mono_ns + q->mono_to_real;
 			m->magic = 0; /* the next packet in this frame brings its own */
 		} else {
 			q->no_meta++;
@@ -848,18 +860,21 @@ static unsigned rx_burst(struct mbx_live_queue *q, void (*fn)(void *arg, const s
 		/* ring order is the order the kernel handled the packets in; a
 		 * time that says otherwise (CPUs stamping one queue, a late
 		 * fallback stamp) would reorder a connection's messages */
-		if (MBX_UNLIKELY(p.ts_ns < q->last_ts)) {
-			p.ts_ns = q->last_ts;
+		if (MBX_UNLIKELY(pp->ts_ns < q->last_ts)) {
+			pp->ts_ns = q->last_ts;
 			q->ts_clamped++;
 		}
-		q->last_ts = p.ts_ns;
-		if (MBX_UNLIKELY(k == 0 && now > p.ts_ns && now - p.ts_ns > q->max_age))
-			q->max_age = now - p.ts_ns;
-		fn(arg, &p);
+		q->last_ts = pp->ts_ns;
+		if (MBX_UNLIKELY(k == 0 && now > pp->ts_ns && now - pp->ts_ns > q->max_age))
+			q->max_age = now - pp->ts_ns;
+		if (!fnb)
+			fn(arg, pp);
 		if (MBX_LIKELY(k < nf))
 			*xsk_ring_prod__fill_addr(&q->fill, fill_idx + k) =
 			    d->addr & ~(uint64_t)(FRAME_SIZE - 1);
 	}
+	if (fnb)
+		fnb(arg, pk, n);
 	xsk_ring_cons__release(&q->rx, n);
 	if (nf) {
 		xsk_ring_prod__submit(&q->fill, nf);
@@ -870,8 +885,8 @@ static unsigned rx_burst(struct mbx_live_queue *q, void (*fn)(void *arg, const s
 	return n;
 }
 
-static int afx_poll(struct mbx_live_queue *q, void (*fn)(void *arg, const struct mbx_pkt *p),
-		    void *arg, unsigned max)
+static int afx_rx(struct mbx_live_queue *q, afx_pkt_fn fn, afx_burst_fn fnb, void *arg,
+		  unsigned max)
 {
 	unsigned n, total = 0;
 
@@ -893,7 +908,7 @@ static int afx_poll(struct mbx_live_queue *q, void (*fn)(void *arg, const struct
 	 * after its first burst. Once the ring is empty, anything still to
 	 * come was stamped just now. See docs/deployment.md. */
 	do {
-		n = rx_burst(q, fn, arg, max);
+		n = rx_burst(q, fn, fnb, arg, max);
 		total += n;
 	} while (n == max && total < q->nframes);
 	q->nap = total && total < q->nframes / 4;
@@ -906,6 +921,16 @@ static int afx_poll(struct mbx_live_queue *q, void (*fn)(void *arg, const struct
 	if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR)
 		return -errno;
 	return 0;
+}
+
+static int afx_poll(struct mbx_live_queue *q, afx_pkt_fn fn, void *arg, unsigned max)
+{
+	return afx_rx(q, fn, NULL, arg, max);
+}
+
+static int afx_poll_burst(struct mbx_live_queue *q, afx_burst_fn fnb, void *arg, unsigned max)
+{
+	return afx_rx(q, NULL, fnb, arg, max);
 }
 
 static void afx_drops(struct mbx_live_queue *q, uint64_t *kernel, uint64_t *iface)
@@ -945,6 +970,7 @@ const struct mbx_live_backend mbx_backend_afxdp = {
     .setup = afx_setup,
     .open = afx_open,
     .poll = afx_poll,
+    .poll_burst = afx_poll_burst,
     .drops = afx_drops,
     .delay_ns = afx_delay,
     .close = afx_close,

@@ -862,10 +862,28 @@ static void hist_stats(const uint64_t *h, double *median, double *mean, double *
 	*out = (double)(tot - in) / (double)tot;
 }
 
-static int dp_poll(struct mbx_live_queue *q, void (*fn)(void *arg, const struct mbx_pkt *p),
-		   void *arg, unsigned max)
+typedef void (*dp_pkt_fn)(void *arg, const struct mbx_pkt *p);
+typedef void (*dp_burst_fn)(void *arg, const struct mbx_pkt *pkts, unsigned n);
+
+/* Hand the packets collected in pk[0..*np) over: as one run, or one by one. */
+static inline void dp_deliver(dp_pkt_fn fn, dp_burst_fn fnb, void *arg, struct mbx_pkt *pk,
+			      unsigned *np)
 {
-	struct mbx_pkt p;
+	if (fnb) {
+		if (*np)
+			fnb(arg, pk, *np);
+	} else {
+		for (unsigned i = 0; i < *np; i++)
+			fn(arg, &pk[i]);
+	}
+	*np = 0;
+}
+
+static inline int dp_rx(struct mbx_live_queue *q, dp_pkt_fn fn, dp_burst_fn fnb, void *arg,
+			unsigned max)
+{
+	struct mbx_pkt pk[MBX_LIVE_BURST];
+	unsigned np = 0;
 	uint64_t burst_clk = 0;
 
 	if (unlikely(!q->started))
@@ -887,24 +905,39 @@ static int dp_poll(struct mbx_live_queue *q, void (*fn)(void *arg, const struct 
 		burst_clk = 0; /* every packet gets the burst time (see pkt_ts) */
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = q->burst[i];
+		struct mbx_pkt *p = &pk[np];
 		if (i + 1 < n)
 			rte_prefetch0(rte_pktmbuf_mtod(q->burst[i + 1], void *));
-		p.wirelen = m->pkt_len;
-		p.caplen = MBX_MIN(m->pkt_len, q->snaplen);
+		p->wirelen = m->pkt_len;
+		p->caplen = MBX_MIN(m->pkt_len, q->snaplen);
 		if (likely(m->nb_segs == 1)) {
-			p.data = rte_pktmbuf_mtod(m, const uint8_t *);
-			p.caplen = MBX_MIN(p.caplen, (uint32_t)m->data_len);
+			p->data = rte_pktmbuf_mtod(m, const uint8_t *);
+			p->caplen = MBX_MIN(p->caplen, (uint32_t)m->data_len);
 		} else {
-			p.data = rte_pktmbuf_read(m, 0, p.caplen, q->bounce);
+			/* a chained mbuf is linearised into the one bounce
+			 * buffer: hand over what precedes it first, then it
+			 * alone, so that no two packets share the buffer */
+			struct mbx_pkt seg = *p;
+			dp_deliver(fn, fnb, arg, pk, &np);
+			p = &pk[0];
+			*p = seg;
+			p->data = rte_pktmbuf_read(m, 0, p->caplen, q->bounce);
 			q->segmented++;
-			if (unlikely(!p.data))
+			if (unlikely(!p->data))
 				continue; /* pkt_len larger than the chain: malformed mbuf */
+			p->ts_ns = pkt_ts(q, m, burst_ns, burst_clk);
+			if (unlikely(!p->ts_ns))
+				p->ts_ns = burst_ns = clock_ns(CLOCK_REALTIME);
+			np = 1;
+			dp_deliver(fn, fnb, arg, pk, &np);
+			continue;
 		}
-		p.ts_ns = pkt_ts(q, m, burst_ns, burst_clk);
-		if (unlikely(!p.ts_ns)) /* no timestamp where one was expected */
-			p.ts_ns = burst_ns = clock_ns(CLOCK_REALTIME);
-		fn(arg, &p);
+		p->ts_ns = pkt_ts(q, m, burst_ns, burst_clk);
+		if (unlikely(!p->ts_ns)) /* no timestamp where one was expected */
+			p->ts_ns = burst_ns = clock_ns(CLOCK_REALTIME);
+		np++;
 	}
+	dp_deliver(fn, fnb, arg, pk, &np);
 	uint64_t t2 = rte_rdtsc();
 	rte_pktmbuf_free_bulk(q->burst, n);
 	uint64_t t3 = rte_rdtsc();
@@ -915,6 +948,19 @@ static int dp_poll(struct mbx_live_queue *q, void (*fn)(void *arg, const struct 
 	q->pkts += n;
 	q->bursts++;
 	return n;
+}
+
+static int dp_poll(struct mbx_live_queue *q, void (*fn)(void *arg, const struct mbx_pkt *p),
+		   void *arg, unsigned max)
+{
+	return dp_rx(q, fn, NULL, arg, max);
+}
+
+static int dp_poll_burst(struct mbx_live_queue *q,
+			 void (*fnb)(void *arg, const struct mbx_pkt *pkts, unsigned n), void *arg,
+			 unsigned max)
+{
+	return dp_rx(q, NULL, fnb, arg, max);
 }
 
 static void dp_drops(struct mbx_live_queue *q, uint64_t *kernel, uint64_t *iface)
@@ -975,6 +1021,7 @@ const struct mbx_live_backend mbx_backend_dpdk = {
     .setup = dp_setup,
     .open = dp_open,
     .poll = dp_poll,
+    .poll_burst = dp_poll_burst,
     .drops = dp_drops,
     .delay_ns = dp_delay,
     .close = dp_close,
