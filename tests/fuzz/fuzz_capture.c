@@ -8,7 +8,8 @@
  *            IPv4, IPv6); bit 3 tiny bounds (4 flows, 2 carry buffers, 2
  *            out-of-order segments, pairing window 4, 2 connections: every
  *            eviction and overflow path); bit 4 worker straight into pairing
- *            (no merge stage)
+ *            (no merge stage); bit 5 frames fed in runs of 8 through
+ *            mbx_cworker_burst (the DPDK/AF_XDP path: prefetch, hashed input)
  *   then frames until the input ends:
  *            u16le caplen (clipped to what is left), u16le time step in us
  *            (0xffff: +30 s, past every timeout), caplen bytes of frame
@@ -68,6 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int link = links[conf & 7];
 	bool tiny = conf & 0x08;
 	bool direct = conf & 0x10;
+	bool burst = conf & 0x20; /* packets in runs of 8 (mbx_cworker_burst, as DPDK/AF_XDP) */
+	struct mbx_pkt run[8];
+	unsigned nrun = 0;
 
 	memset(&cfg, 0, sizeof(cfg));
 	mbx_port_set(cfg.port_map, 11211);
@@ -125,8 +129,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pkt.ts_ns = now;
 		in.p += caplen;
 		in.n -= caplen;
-		mbx_cworker_packet(w, &pkt, link);
+		if (burst)
+			run[nrun++] = pkt;
+		else
+			mbx_cworker_packet(w, &pkt, link);
 		if (++nframes % 8 == 0) {
+			if (burst) {
+				mbx_cworker_burst(w, run, nrun, link);
+				nrun = 0;
+			}
 			uint64_t wm = mbx_cworker_watermark(w, now);
 			mbx_cworker_tick(w, now);
 			if (merge) {
@@ -139,6 +150,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	}
+	if (nrun)
+		mbx_cworker_burst(w, run, nrun, link);
 	mbx_cworker_flush(w, now);
 	if (merge)
 		mbx_merge_flush(merge);

@@ -13,14 +13,19 @@
 # moves). A run counts as that case only when TCP retransmitted during it
 # AND mbx saw a direction begin mid-connection (every connection here starts
 # after the capture).
-# Usage: live_dpdk_stats.sh SCENARIO   (mixed | memcslap-text)
+# afxdp-mixed: the mixed traffic through DPDK's net_af_xdp PMD instead, on a
+# one-queue SPAN veth (the PMD wants one port per veth queue, and mbx drives
+# one port; multi-queue AF_XDP is covered by mbx's own afxdp backend tests).
+# Usage: live_dpdk_stats.sh SCENARIO   (mixed | memcslap-text | afxdp-mixed)
 source "$(dirname "$0")/lib.sh"
 source "$HERE/live_dpdk_lib.sh"
 SCEN=${1:?scenario}
 need_root
 need_dpdk
 need_cmd memcached memcslap
-topo_up 2
+NQ=2
+[ "$SCEN" = afxdp-mixed ] && NQ=1
+topo_up $NQ
 mc_start
 
 retrans() { # TCP segments retransmitted so far by the server and the clients
@@ -41,9 +46,12 @@ run_once() {
     r0=$(retrans)
     # af_packet rings: 4096 frames of 2 KiB per queue (the default 512 is
     # short for a burst of memcslap)
-    ip netns exec "$NS_MON" "$MBX" record -v --backend dpdk --iface net_af_packet0 --queues 2 \
-        --buffer-size 16M -o "$TMPD/dp.mbx" -- "${EAL_BASE[@]}" \
-        --vdev=net_af_packet0,iface=span_m,qpairs=2,framecnt=4096 \
+    local port=net_af_packet0 vdev=net_af_packet0,iface=span_m,qpairs=2,framecnt=4096
+    if [ "$SCEN" = afxdp-mixed ]; then
+        port=net_af_xdp0 vdev=net_af_xdp0,iface=span_m,start_queue=0,queue_count=1
+    fi
+    ip netns exec "$NS_MON" "$MBX" record -v --backend dpdk --iface $port --queues $NQ \
+        --buffer-size 16M -o "$TMPD/dp.mbx" -- "${EAL_BASE[@]}" --vdev=$vdev \
         > "$TMPD/rec.out" 2> "$TMPD/rec.err" &
     CAP_PID=$!
     # the first status line: EAL is up, the port started, the workers poll
@@ -54,7 +62,7 @@ run_once() {
     done
     grep -q "pkt/s" "$TMPD/rec.err" || fail "mbx record (dpdk) did not start: $(cat "$TMPD/rec.err")"
     case "$SCEN" in
-        mixed) # text (pymemcache), meta and binary at once on separate connections
+        mixed|afxdp-mixed) # text (pymemcache), meta and binary at once on separate connections
             in_cli "$PY" "$HERE/pyclient.py" $SRV_IP $MC_PORT --ops 1500 --seed $((try + 2)) > "$TMPD/py.json" & p1=$!
             in_cli "$PY" "$HERE/metaclient.py" $SRV_IP $MC_PORT --ops 1500 --seed $((try + 2)) > "$TMPD/meta.json" & p2=$!
             run_slap --binary --test=set --execute-number=1000 --concurrency=2
@@ -75,7 +83,7 @@ run_once() {
     cat "$TMPD/rec.out"
     echo "TCP retransmissions during the run: $((r1 - r0))"
     [ $rc = 0 ] || fail "mbx record exited $rc: $(grep -v '^EAL' "$TMPD/rec.err" | tail -5)"
-    for i in 0 1; do # PACKET_FANOUT spreads the connections over both queues
+    for i in $(seq 0 $((NQ - 1))); do # PACKET_FANOUT spreads the connections over both queues
         grep -q "queue $i: [1-9][0-9]* packets" "$TMPD/rec.err" || fail "queue $i captured nothing"
     done
     "$MBX" analyze "$TMPD/dp.mbx" --json "$TMPD/analysis.json" --no-text || fail "mbx analyze"

@@ -51,6 +51,7 @@
 #include "mbx/log.h"
 
 #define DP_RX_DESC	 4096			   /* wanted RX descriptors per queue */
+#define DP_TX_DESC	 64			   /* idle TX queues for PMDs that need them */
 #define DP_MBUF_CACHE	 256			   /* per-core mempool cache */
 #define DP_DATA_ROOM	 RTE_MBUF_DEFAULT_BUF_SIZE /* 2 KiB + headroom */
 #define DP_MAX_MBUFS	 (1u << 22)
@@ -108,6 +109,7 @@ struct dp_state {
 	int argc;
 	bool eal_up;
 	bool port_configured;
+	uint16_t ntx; /* TX queues: 0, or nq for PMDs that want them paired */
 	bool port_started;
 	uint16_t port;
 	char name[RTE_ETH_NAME_MAX_LEN];
@@ -485,6 +487,13 @@ static int configure_port(struct dp_state *st, const struct rte_eth_dev_info *in
 		st->ts_mode = DP_TS_SW;
 		r = rte_eth_dev_configure(st->port, (uint16_t)st->nq, 0, &conf);
 	}
+	if (r == -EINVAL) {
+		/* some PMDs (net_af_xdp) want RX and TX queues in pairs; mbx
+		 * never transmits, the TX queues stay idle */
+		r = rte_eth_dev_configure(st->port, (uint16_t)st->nq, (uint16_t)st->nq, &conf);
+		if (r == 0)
+			st->ntx = (uint16_t)st->nq;
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "%s: cannot configure %u RX queues: %s%s", st->name, st->nq,
 			 rte_strerror(-r), root_hint());
@@ -560,6 +569,14 @@ static int setup_queues(struct dp_state *st, const struct mbx_live_cfg *cfg, cha
 			snprintf(err, errlen, "%s: cannot set up RX queue %u (%u descriptors): %s",
 				 st->name, i, st->nb_rxd, rte_strerror(-r));
 			return r;
+		}
+		if (i < st->ntx) {
+			r = rte_eth_tx_queue_setup(st->port, (uint16_t)i, DP_TX_DESC, (unsigned)sock, NULL);
+			if (r < 0) {
+				snprintf(err, errlen, "%s: cannot set up (idle) TX queue %u: %s", st->name,
+					 i, rte_strerror(-r));
+				return r;
+			}
 		}
 	}
 	return 0;
