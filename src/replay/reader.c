@@ -31,10 +31,20 @@ static bool flush_stage(struct rp_engine *e, unsigned wi, struct stage *st)
 		uint32_t k = mbx_ring_enqueue_burst(w->ring, st->items + done, st->n - done);
 		done += k;
 		if (k == 0) {
-			if (stopped(e) || __atomic_load_n(&w->finished, __ATOMIC_ACQUIRE))
-				return false;
-			struct timespec ts = { 0, 200000 };
-			nanosleep(&ts, NULL);
+			/* Full: wait until a quarter of it is free, napping
+			 * longer and longer (200 us .. 10 ms). Waking every
+			 * 200 us to add a few items cost the worker, which
+			 * often shares this CPU, a preemption each time:
+			 * send-lag tails at high rates. */
+			uint32_t cap = mbx_ring_capacity(w->ring);
+			long nap = 200000;
+			do {
+				if (stopped(e) || __atomic_load_n(&w->finished, __ATOMIC_ACQUIRE))
+					return false;
+				struct timespec ts = { 0, nap };
+				nanosleep(&ts, NULL);
+				nap = MBX_MIN(nap * 2, 10000000L);
+			} while (cap - mbx_ring_count(w->ring) < cap / 4);
 		}
 	}
 	st->n = 0;
