@@ -6,23 +6,30 @@ Usage: fakeserver.py HOST PORT MODE
           commands (after reading their data block), ERROR to everything
           else
   silent  accept connections and read everything, never answer
+  garbage answer every request with bytes that are no memcache reply
+  midclose
+          answer the first request of a connection with half a reply (a
+          VALUE header and part of its data), then close the connection
+  slow    answer correctly (END to gets, STORED to sets, ...) but 2 ms after
+          each request: a backlog builds up behind a 1 ms schedule
 Prints "listening" once it accepts connections; runs until killed.
 """
 import socket
 import sys
 import threading
+import time
 
 STORAGE = {b"set", b"add", b"replace", b"append", b"prepend", b"cas"}
 
 
-def serve_errors(conn):
+def requests(conn):
+    """Yield the command word of every text request (storage data consumed)."""
     buf = b""
     while True:
         chunk = conn.recv(65536)
         if not chunk:
             return
         buf += chunk
-        out = []
         while True:
             eol = buf.find(b"\r\n")
             if eol < 0:
@@ -33,12 +40,32 @@ def serve_errors(conn):
                 if len(buf) < need:
                     break
                 buf = buf[need:]
-                out.append(b"SERVER_ERROR out of memory storing object\r\n")
             else:
                 buf = buf[eol + 2:]
-                out.append(b"ERROR\r\n")
-        if out:
-            conn.sendall(b"".join(out))
+            yield words[0] if words else b""
+
+
+def serve_errors(conn):
+    for cmd in requests(conn):
+        conn.sendall(b"SERVER_ERROR out of memory storing object\r\n" if cmd in STORAGE
+                     else b"ERROR\r\n")
+
+
+def serve_garbage(conn):
+    for _ in requests(conn):
+        conn.sendall(b"\x00\xff\x13 this is not memcache \x80\x81 zz\r\nQQQQ")
+
+
+def serve_midclose(conn):
+    for _ in requests(conn):
+        conn.sendall(b"VALUE k 0 100\r\n0123456789")
+        return
+
+
+def serve_slow(conn):
+    for cmd in requests(conn):
+        time.sleep(0.002)
+        conn.sendall(b"STORED\r\n" if cmd in STORAGE else b"END\r\n")
 
 
 def serve_silent(conn):
@@ -48,7 +75,8 @@ def serve_silent(conn):
 
 def main():
     host, port, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    serve = {"errors": serve_errors, "silent": serve_silent}[mode]
+    serve = {"errors": serve_errors, "silent": serve_silent, "garbage": serve_garbage,
+             "midclose": serve_midclose, "slow": serve_slow}[mode]
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind((host, port))

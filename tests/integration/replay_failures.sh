@@ -13,6 +13,15 @@
 #   silent  a server that accepts and never answers, --timeout 200ms: every
 #           event times out or is lost with its connection, connections are
 #           reopened, exit 1, no hang
+#   garbage a server answering bytes that are no memcache reply: counted as
+#           protocol errors, nothing completes, connections reopened, exit 1
+#   midclose
+#           a server that sends half a reply (VALUE header, part of the data)
+#           and closes: the event is aborted, the connection reopened, exit 1
+#   slow    a server answering correctly 2 ms after each request, behind a
+#           1 ms schedule: every event completes (exit 0) and the latency,
+#           measured from the intended send time, shows the backlog (no
+#           coordinated omission): p99 >= 500 ms
 #   sigint  SIGINT during --loop inf: stops within about --timeout, report
 #           says INTERRUPTED, nothing counted as failed, exit 0 (cmd_replay.c:
 #           an interrupted run that kept within --max-errors succeeded)
@@ -100,6 +109,36 @@ silent)
     # every event timed out, or was due while its connection was being reopened
     jt silent 'd["totals"]["completed"] == 0 and d["totals"]["timeouts"] + d["totals"]["aborted"] == 1000'
     jt silent 'd["totals"]["timeouts"] >= 500 and d["totals"]["reconnects"] >= 3'
+    ;;
+garbage)
+    fake_start garbage
+    replay garbage "$TMPD/short.mbx" --timeout 200ms
+    [ "$RC" = 1 ] || fail "exit status $RC, want 1"
+    [ "$ELAPSED_MS" -lt 5000 ] || fail "took $ELAPSED_MS ms"
+    grep -q "1000 of 1000 events failed" "$TMPD/garbage.err" || fail "message: $(cat "$TMPD/garbage.err")"
+    report_written garbage
+    jt garbage 'd["totals"]["protocol_errors"] >= 100 and d["totals"]["completed"] == 0'
+    jt garbage 'd["totals"]["timeouts"] + d["totals"]["aborted"] == 1000 and d["totals"]["reconnects"] >= 3'
+    ;;
+midclose)
+    fake_start midclose
+    replay midclose "$TMPD/short.mbx" --timeout 200ms
+    [ "$RC" = 1 ] || fail "exit status $RC, want 1"
+    [ "$ELAPSED_MS" -lt 5000 ] || fail "took $ELAPSED_MS ms"
+    report_written midclose
+    jt midclose 'd["totals"]["completed"] == 0 and d["totals"]["aborted"] + d["totals"]["timeouts"] == 1000'
+    jt midclose 'd["totals"]["reconnects"] >= 10'
+    ;;
+slow)
+    fake_start slow
+    replay slow "$TMPD/short.mbx"
+    [ "$RC" = 0 ] || fail "exit status $RC, want 0: $(cat "$TMPD/slow.err")"
+    [ "$ELAPSED_MS" -lt 10000 ] || fail "took $ELAPSED_MS ms"
+    report_written slow
+    jt slow 'd["totals"]["completed"] == 1000 and d["totals"]["timeouts"] == 0 and d["totals"]["aborted"] == 0'
+    # 1000 requests due 1 ms apart, served 2 ms apart: the last waits about
+    # 1 s behind its schedule; latency from the intended time must show it
+    jt slow 'max(o["latency"]["p99_ns"] or 0 for o in d["ops"]) >= 500e6'
     ;;
 sigint)
     mc_start
