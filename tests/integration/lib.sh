@@ -107,14 +107,26 @@ cap_start() {
 cap_stop() {
     sleep 0.5 # let the mirror deliver the last packets
     # On a loaded machine tcpdump may not have read the last packets of its
-    # ring yet: ask for its counters (SIGUSR1) until it has processed all it
-    # received, then stop it (seen without this: received 10615, captured 10614).
-    local info
-    for _ in $(seq 100); do
+    # ring yet, and late packets (delayed ACKs, FINs) may still come: ask for
+    # its counters (SIGUSR1) until it has processed all it received and
+    # nothing new arrived for 3 polls in a row, then stop it (seen without
+    # this: received 10615, captured 10614; received 5704, captured 5703).
+    local info rcv0="" same=0
+    for _ in $(seq 150); do
         kill -USR1 "$CAP_PID" 2>/dev/null || break
         sleep 0.05
         info=$(grep "packets captured, " "$TMPD/tcpdump.err" | tail -1)
-        [ -n "$info" ] && [ "$(awk '{print $2}' <<<"$info")" = "$(awk '{print $5}' <<<"$info")" ] && break
+        if [ -n "$info" ] && [ "$(awk '{print $2}' <<<"$info")" = "$(awk '{print $5}' <<<"$info")" ]; then
+            if [ "$(awk '{print $5}' <<<"$info")" = "$rcv0" ]; then
+                same=$((same + 1))
+                [ $same -ge 3 ] && break
+            else
+                same=0
+            fi
+            rcv0=$(awk '{print $5}' <<<"$info")
+        else
+            same=0
+        fi
         sleep 0.05
     done
     kill -INT "$CAP_PID" 2>/dev/null
