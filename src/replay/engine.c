@@ -207,10 +207,9 @@ int mbx_replay_dry_run(const struct mbx_replay_cfg *cfg, const char *profile, FI
 	else if (cfg->timing == MBX_TIMING_RATE)
 		fprintf(out, ", %g ops/s %s", cfg->rate,
 			cfg->arrivals == MBX_ARRIVALS_POISSON ? "Poisson" : "uniform");
-	else
-	{
+	else {
 		fprintf(out, ", pipeline %u per connection", cfg->pipeline);
-		if (cfg->refill_at + 1 < cfg->pipeline)
+		if (cfg->refill_at < cfg->pipeline - 1) /* default UINT_MAX: as each reply comes */
 			fprintf(out, ", refilled at %u", cfg->refill_at);
 	}
 	fprintf(out, ", loops %llu\n", (unsigned long long)cfg->loops);

@@ -75,6 +75,15 @@ esac
 "$PY" "$HERE/check_replay.py" "$TMPD/run.report.json" "$TMPD/rec.json" --proto "$want_proto" --replayed-cas ||
     fail "replay report differs from the recording ($SCEN)"
 if [[ $SCEN == *-pipelined ]]; then
+    # the plan (--dry-run) shows the refill mark only when one is given
+    "$MBX" replay "$TMPD/rec.mbx" -t $SRV_IP:$MC_PORT --dry-run "${proto[@]}" > "$TMPD/dry.out" ||
+        fail "dry run"
+    grep -q "pipeline 16 per connection, refilled at 4, loops" "$TMPD/dry.out" ||
+        fail "the plan does not show --refill-at: $(grep pipeline "$TMPD/dry.out")"
+    "$MBX" replay "$TMPD/rec.mbx" -t $SRV_IP:$MC_PORT --dry-run --timing none --pipeline 16 > "$TMPD/dry.out" ||
+        fail "dry run"
+    grep -q "pipeline 16 per connection, loops" "$TMPD/dry.out" ||
+        fail "default refill shown wrongly: $(grep pipeline "$TMPD/dry.out")"
     "$PY" - "$TMPD/run.report.json" <<'PYEOF' || fail "closed-loop settings not in the report"
 import json, sys
 c = json.load(open(sys.argv[1]))["config"]

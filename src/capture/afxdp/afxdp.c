@@ -890,6 +890,9 @@ static int afx_rx(struct mbx_live_queue *q, afx_pkt_fn fn, afx_burst_fn fnb, voi
 {
 	unsigned n, total = 0;
 
+	if (max > MBX_LIVE_BURST) /* rx_burst's limit: "n == max" must mean a full burst */
+		max = MBX_LIVE_BURST;
+
 	/* Packets carry the time XDP saw them, so reading them later costs
 	 * no precision: after a small batch, let the ring fill for NAP_US
 	 * instead of waking up for every few packets (a poll() wakeup costs
