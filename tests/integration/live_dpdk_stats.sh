@@ -39,7 +39,7 @@ retrans() { # TCP segments retransmitted so far by the server and the clients
 run_slap() { in_cli memcslap -s $SRV_IP:$MC_PORT "$@" > "$TMPD/slap.out" 2>&1 || true; }
 
 # One capture of the scenario. Returns 0 (pass), 2 (the retransmission
-# artifact above) or fails the test.
+# artifact above, or kernel drops: capture again) or fails the test.
 run_once() {
     local try=$1 r0 r1 rc
     mc_stats "$TMPD/before"
@@ -92,6 +92,14 @@ run_once() {
         echo "run $try: $mid directions began mid-connection after $((r1 - r0)) retransmissions: a direction moved to the other fanout queue (see the header); retrying"
         return 2
     fi
+    # packets the kernel dropped before mbx saw them are counted (no silent
+    # loss), but then the stats cannot match: on a loaded machine (the ASan
+    # build is slower) capture again
+    kdrop=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["capture"]["counters"]["src_drop_kernel"])' "$TMPD/analysis.json")
+    if [ "$kdrop" != 0 ]; then
+        echo "run $try: the kernel dropped $kdrop packets before mbx saw them (counted); capturing again"
+        return 2
+    fi
     "$PY" - "$TMPD/analysis.json" <<'PYEOF' || fail "the capture lost packets"
 import json, sys
 c = json.load(open(sys.argv[1]))["capture"]["counters"]
@@ -110,4 +118,4 @@ for try in 1 2 3; do
     run_once $try; r=$?
     [ $r = 0 ] && { echo "PASS live_dpdk_stats $SCEN"; exit 0; }
 done
-fail "3 runs hit the retransmission artifact; the last one is above"
+fail "3 runs hit the retransmission artifact or kernel drops; the last one is above"
