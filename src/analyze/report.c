@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "mbx/fmt.h"
 #include "mbx/json.h"
 #include "mbx_config.h"
 
@@ -69,28 +70,9 @@ struct buf {
 	char s[64];
 };
 
-static const char *scaled(struct buf *b, double v, const char *unit)
-{
-	if (v < 9.995)
-		snprintf(b->s, sizeof(b->s), "%.2f %s", v, unit);
-	else if (v < 99.95)
-		snprintf(b->s, sizeof(b->s), "%.1f %s", v, unit);
-	else
-		snprintf(b->s, sizeof(b->s), "%.0f %s", v, unit);
-	return b->s;
-}
-
 static const char *fmt_ns(struct buf *b, uint64_t ns)
 {
-	if (ns < 1000) {
-		snprintf(b->s, sizeof(b->s), "%" PRIu64 " ns", ns);
-		return b->s;
-	}
-	if (ns < 999500)
-		return scaled(b, (double)ns / 1e3, "us");
-	if (ns < 999500000)
-		return scaled(b, (double)ns / 1e6, "ms");
-	return scaled(b, (double)ns / 1e9, "s");
+	return mbx_fmt_ns(b->s, sizeof(b->s), ns);
 }
 
 static const char *fmt_bytes(struct buf *b, uint64_t v)
@@ -111,7 +93,7 @@ static const char *fmt_bytes(struct buf *b, uint64_t v)
 	if (v % (1ULL << (10 * (u + 1))) == 0)
 		snprintf(b->s, sizeof(b->s), "%.0f %s", x, units[u]);
 	else
-		scaled(b, x, units[u]);
+		mbx_fmt_sig3(b->s, sizeof(b->s), x, " ", units[u]);
 	return b->s;
 }
 
@@ -123,11 +105,7 @@ static const char *fmt_plain(struct buf *b, uint64_t v)
 
 static const char *fmt_pct(struct buf *b, uint64_t num, uint64_t den)
 {
-	if (!den)
-		snprintf(b->s, sizeof(b->s), "-");
-	else
-		snprintf(b->s, sizeof(b->s), "%.2f%%", 100.0 * (double)num / (double)den);
-	return b->s;
+	return mbx_fmt_pct(b->s, sizeof(b->s), num, den);
 }
 
 static const char *fmt_rate(struct buf *b, double r)

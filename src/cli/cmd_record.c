@@ -329,36 +329,6 @@ static void on_stop_signal(int sig)
 	mbx_live_request_stop();
 }
 
-static int parse_cpu_list(const char *s, int *cpus, unsigned max, unsigned *n)
-{
-	const char *p = s;
-	*n = 0;
-	while (*p) {
-		char *end;
-		long a = strtol(p, &end, 10), b;
-		if (end == p || a < 0 || a > 4095)
-			return -1;
-		b = a;
-		p = end;
-		if (*p == '-') {
-			b = strtol(p + 1, &end, 10);
-			if (end == p + 1 || b < a || b > 4095)
-				return -1;
-			p = end;
-		}
-		for (long c = a; c <= b; c++) {
-			if (*n >= max)
-				return -1;
-			cpus[(*n)++] = (int)c;
-		}
-		if (*p == ',')
-			p++;
-		else if (*p)
-			return -1;
-	}
-	return *n ? 0 : -1;
-}
-
 static int record_live(struct record_opts *o, const struct mbx_record_cfg *rcfg, int npos, char **pos)
 {
 	struct mbx_live_cfg *cfg = calloc(1, sizeof(*cfg));
@@ -389,9 +359,10 @@ static int record_live(struct record_opts *o, const struct mbx_record_cfg *rcfg,
 	cfg->nqueues = (unsigned)o->queues;
 	if (o->lcores) {
 		unsigned n;
-		if (parse_cpu_list(o->lcores, cfg->lcores, MBX_LIVE_MAX_WORKERS, &n) < 0) {
-			fprintf(stderr, "mbx record: --lcores: '%s' is not a CPU list (e.g. 2-5 or 1,3)\n",
-				o->lcores);
+		char e2[160];
+		if (cli_parse_cpu_list(o->lcores, cfg->lcores, MBX_LIVE_MAX_WORKERS, &n, e2,
+				       sizeof(e2)) < 0) {
+			fprintf(stderr, "mbx record: --lcores: %s\n", e2);
 			status = EXIT_USAGE;
 			goto out;
 		}

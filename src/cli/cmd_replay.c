@@ -128,40 +128,15 @@ static const struct cli_opt replay_options[] = {
 
 static int parse_lcores(const char *s, struct mbx_replay_cfg *cfg, char *err, size_t errlen)
 {
-	unsigned n = 0;
-	const char *p = s;
-	while (*p) {
-		char *end;
-		long a = strtol(p, &end, 10), b;
-		if (end == p || a < 0 || a > 4095)
-			goto bad;
-		b = a;
-		p = end;
-		if (*p == '-') {
-			b = strtol(p + 1, &end, 10);
-			if (end == p + 1 || b < a || b > 4095)
-				goto bad;
-			p = end;
-		}
-		for (long c = a; c <= b; c++) {
-			if (n >= MBX_REPLAY_MAX_WORKERS) {
-				snprintf(err, errlen, "--lcores: at most %d CPUs", MBX_REPLAY_MAX_WORKERS);
-				return -1;
-			}
-			cfg->lcores[n++] = (int)c;
-		}
-		if (*p == ',')
-			p++;
-		else if (*p)
-			goto bad;
+	unsigned n;
+	char e2[160];
+
+	if (cli_parse_cpu_list(s, cfg->lcores, MBX_REPLAY_MAX_WORKERS, &n, e2, sizeof(e2)) < 0) {
+		snprintf(err, errlen, "--lcores: %s", e2);
+		return -1;
 	}
-	if (n == 0)
-		goto bad;
 	cfg->workers = n;
 	return 0;
-bad:
-	snprintf(err, errlen, "--lcores: '%s' is not a CPU list (e.g. 2-5 or 1,3,5)", s);
-	return -1;
 }
 
 static void on_signal(int sig)

@@ -398,3 +398,41 @@ const char *cli_fmt_duration(uint64_t ns, char *buf, size_t len)
 		snprintf(buf, len, "%lluns", (unsigned long long)ns);
 	return buf;
 }
+
+int cli_parse_cpu_list(const char *s, int *cpus, unsigned max, unsigned *n, char *err,
+		       size_t errlen)
+{
+	const char *p = s;
+
+	*n = 0;
+	while (*p) {
+		char *end;
+		long a = strtol(p, &end, 10), b;
+		if (end == p || a < 0 || a > 4095)
+			goto bad;
+		b = a;
+		p = end;
+		if (*p == '-') {
+			b = strtol(p + 1, &end, 10);
+			if (end == p + 1 || b < a || b > 4095)
+				goto bad;
+			p = end;
+		}
+		for (long c = a; c <= b; c++) {
+			if (*n >= max) {
+				snprintf(err, errlen, "at most %u CPUs", max);
+				return -1;
+			}
+			cpus[(*n)++] = (int)c;
+		}
+		if (*p == ',')
+			p++;
+		else if (*p)
+			goto bad;
+	}
+	if (*n)
+		return 0;
+bad:
+	snprintf(err, errlen, "'%s' is not a CPU list (e.g. 2-5 or 1,3)", s);
+	return -1;
+}

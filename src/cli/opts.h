@@ -62,6 +62,9 @@ void cli_help(const struct cli_cmd *cmd, FILE *f);
 int cli_parse_uint(const char *s, uint64_t *v, char *err, size_t errlen);
 int cli_parse_size(const char *s, uint64_t *v, char *err, size_t errlen);
 int cli_parse_duration(const char *s, uint64_t *ns, char *err, size_t errlen);
+/* A CPU list ("2-5", "1,3,5", "0,2-3") into cpus[0..*n), at most max CPUs. */
+int cli_parse_cpu_list(const char *s, int *cpus, unsigned max, unsigned *n, char *err,
+		       size_t errlen);
 
 /* Human formatting helpers for reports. Return buf. */
 const char *cli_fmt_count(uint64_t v, char *buf, size_t len);   /* 1234567 -> "1.23M" */

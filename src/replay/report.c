@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <math.h>
 
+#include "mbx/fmt.h"
 #include "mbx/rstats.h"
 #include "mbx_config.h"
 
@@ -58,13 +59,7 @@ static const char *short_rate(struct buf *b, double r)
 		r /= 1e3;
 		u++;
 	}
-	if (r < 9.995)
-		snprintf(b->s, sizeof(b->s), "%.2f%s", r, units[u]);
-	else if (r < 99.95)
-		snprintf(b->s, sizeof(b->s), "%.1f%s", r, units[u]);
-	else
-		snprintf(b->s, sizeof(b->s), "%.0f%s", r, units[u]);
-	return b->s;
+	return mbx_fmt_sig3(b->s, sizeof(b->s), r, "", units[u]);
 }
 
 void mbx_rreport_progress_line(FILE *f, const struct mbx_rinterval_sum *s)
@@ -242,34 +237,12 @@ static const char *outcome_name(unsigned o)
 
 static const char *fmt_ns(struct buf *b, uint64_t ns)
 {
-	static const char *const units[] = {"us", "ms", "s"};
-	double x = (double)ns / 1e3;
-	unsigned u = 0;
-
-	if (ns < 1000) {
-		snprintf(b->s, sizeof(b->s), "%" PRIu64 " ns", ns);
-		return b->s;
-	}
-	while (x >= 999.5 && u + 1 < MBX_ARRAY_SIZE(units)) {
-		x /= 1e3;
-		u++;
-	}
-	if (x < 9.995)
-		snprintf(b->s, sizeof(b->s), "%.2f %s", x, units[u]);
-	else if (x < 99.95)
-		snprintf(b->s, sizeof(b->s), "%.1f %s", x, units[u]);
-	else
-		snprintf(b->s, sizeof(b->s), "%.0f %s", x, units[u]);
-	return b->s;
+	return mbx_fmt_ns(b->s, sizeof(b->s), ns);
 }
 
 static const char *fmt_pct(struct buf *b, uint64_t num, uint64_t den)
 {
-	if (!den)
-		snprintf(b->s, sizeof(b->s), "-");
-	else
-		snprintf(b->s, sizeof(b->s), "%.2f%%", 100.0 * (double)num / (double)den);
-	return b->s;
+	return mbx_fmt_pct(b->s, sizeof(b->s), num, den);
 }
 
 static const char *fmt_rate(struct buf *b, double r)

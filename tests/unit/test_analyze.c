@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "mbx/analyze.h"
+#include "mbx/fmt.h"
 #include "mbx/hist.h"
 #include "mbx/json.h"
 
@@ -1974,6 +1975,27 @@ static void analysis_invalid_fields(void **state)
 	mbx_analysis_destroy(a);
 }
 
+/* The shared report formatters (src/util/fmt.c), against hand-written
+ * expectations: three significant digits, unit boundaries at 999.5. */
+static void fmt_helpers(void **state)
+{
+	char b[32];
+	(void)state;
+	assert_string_equal(mbx_fmt_ns(b, sizeof(b), 0), "0 ns");
+	assert_string_equal(mbx_fmt_ns(b, sizeof(b), 999), "999 ns");
+	assert_string_equal(mbx_fmt_ns(b, sizeof(b), 1000), "1.00 us");
+	assert_string_equal(mbx_fmt_ns(b, sizeof(b), 41000), "41.0 us");
+	assert_string_equal(mbx_fmt_ns(b, sizeof(b), 999499), "999 us");
+	assert_string_equal(mbx_fmt_ns(b, sizeof(b), 999500), "1.00 ms");
+	assert_string_equal(mbx_fmt_ns(b, sizeof(b), 2500000000ULL), "2.50 s");
+	assert_string_equal(mbx_fmt_ns(b, sizeof(b), 7200000000000ULL), "7200 s");
+	assert_string_equal(mbx_fmt_sig3(b, sizeof(b), 1.25, "", "M"), "1.25M");
+	assert_string_equal(mbx_fmt_sig3(b, sizeof(b), 98.2, " ", "KiB"), "98.2 KiB");
+	assert_string_equal(mbx_fmt_sig3(b, sizeof(b), 9.996, "", "k"), "10.0k");
+	assert_string_equal(mbx_fmt_pct(b, sizeof(b), 1, 3), "33.33%");
+	assert_string_equal(mbx_fmt_pct(b, sizeof(b), 5, 0), "-");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1992,6 +2014,7 @@ int main(void)
 	    cmocka_unit_test(analysis_hll_large),
 	    cmocka_unit_test(analysis_conn_cap),
 	    cmocka_unit_test(analysis_invalid_fields),
+	    cmocka_unit_test(fmt_helpers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -841,15 +841,13 @@ static unsigned rx_burst(struct mbx_live_queue *q, afx_pkt_fn fn, afx_burst_fn f
 		uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
 		uint8_t *data = xsk_umem__get_data(q->area, addr);
 		struct mbx_xdp_meta *m = (struct mbx_xdp_meta *)(void *)(data - sizeof(*m));
-		struct mbx_pkt p0 = {
+		struct mbx_pkt *pp = &pk[k];
+		*pp = (struct mbx_pkt){
 		    .data = data,
 		    .caplen = MBX_MIN(d->len, q->snaplen),
 		    .wirelen = d->len,
 		    .ts_ns = now,
 		};
-		struct mbx_pkt *pp = fnb ? &pk[k] : &p0;
-		if (fnb)
-			pk[k] = p0;
 		/* the metadata area lies in the frame's headroom */
 		if (MBX_LIKELY(addr % FRAME_SIZE >= sizeof(*m) && m->magic == MBX_XDP_META_MAGIC)) {
 			pp->ts_ns = m->ts_mono_ns + q->mono_to_real;
