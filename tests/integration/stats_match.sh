@@ -17,6 +17,10 @@ run_slap() { # memcslap exits 0 even when it cannot connect: the stats deltas te
 # capture proves nothing and is taken again (at most 3 times)
 for try in 1 2 3; do
     rm -f "$TMPD/cap.pcap"
+    if [ $try -gt 1 ]; then # the clients expect an empty cache
+        kill "$MC_PID" 2>/dev/null; wait "$MC_PID" 2>/dev/null; MC_PID=""
+        mc_start
+    fi
     mc_stats "$TMPD/before"
     cap_start "$TMPD/cap.pcap" tcp port $MC_PORT
     case "$SCEN" in
