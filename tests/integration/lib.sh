@@ -35,6 +35,17 @@ need_cmd() {
 cleanup() {
     set +e
     [ -n "$CAP_PID" ] && kill "$CAP_PID" 2>/dev/null && wait "$CAP_PID" 2>/dev/null
+    # Any other background job still running (a client, a heartbeat, a fake
+    # server) would keep the test's stdout open, and meson waits for it until
+    # the test times out: a failing test would hang instead of failing.
+    local j jobs_left
+    jobs_left=$(jobs -p)
+    for j in $jobs_left; do [ "$j" = "$MC_PID" ] || kill "$j" 2>/dev/null; done
+    for j in $jobs_left; do
+        [ "$j" = "$MC_PID" ] && continue
+        for _ in $(seq 20); do kill -0 "$j" 2>/dev/null || break; sleep 0.1; done
+        kill -9 "$j" 2>/dev/null
+    done
     if [ -n "$MC_PID" ]; then
         kill "$MC_PID" 2>/dev/null
         for _ in $(seq 50); do kill -0 "$MC_PID" 2>/dev/null || break; sleep 0.1; done
@@ -143,6 +154,39 @@ cap_stop_lossy() {
     drop=$(awk '/^[0-9]+ packets dropped by kernel/{print $1}' "$TMPD/tcpdump.err")
     CAP_LOSS="received $rcv, captured $cap, dropped $drop"
     [ "$rcv" = "$cap" ] && [ "$drop" = 0 ]
+}
+
+# mc_stop: memcached is down (e.g. the target of the next replay)
+mc_stop() {
+    if [ -n "$MC_PID" ]; then
+        kill "$MC_PID" 2>/dev/null
+        wait "$MC_PID" 2>/dev/null
+        MC_PID=""
+    fi
+}
+
+# mc_restart [ARGS]: a fresh memcached (empty cache, stats from zero)
+mc_restart() { mc_stop; mc_start "$@"; }
+
+# capture_retry OUT FUNC [PREP]: capture the SPAN port (memcached's port) to OUT
+# while FUNC runs. tcpdump is the reference a test compares against: if it
+# lost packets (seen on a loaded machine: "received 7709, captured 7708"), the
+# capture proves nothing, so memcached is restarted (the clients expect an
+# empty cache) and FUNC runs again, at most 3 times. FUNC must start from
+# scratch each time (it is called with the attempt number). PREP, if given,
+# runs before each capture starts (e.g. taking memcached's stats).
+capture_retry() {
+    local out=$1 fn=$2 prep=${3:-} try
+    for try in 1 2 3; do
+        rm -f "$out"
+        [ $try -gt 1 ] && mc_restart
+        [ -n "$prep" ] && "$prep" "$try"
+        cap_start "$out" tcp port $MC_PORT
+        "$fn" "$try"
+        cap_stop_lossy && return 0
+        [ $try = 3 ] && fail "tcpdump lost packets in 3 captures (last: $CAP_LOSS)"
+        log "capture $try: tcpdump lost packets ($CAP_LOSS); capturing again from a fresh memcached"
+    done
 }
 
 in_cli() { ip netns exec "$NS_CLI" "$@"; }

@@ -29,13 +29,8 @@ need_root
 need_cmd memcached tcpdump memcslap
 topo_up 1
 mc_start
-# tcpdump is the reference: if it lost packets, capture again (at most 3 times)
-for try in 1 2 3; do
-    rm -f "$TMPD/cap.pcap"
+clients() {
     : > "$TMPD/client.out"
-    # the replay starts from an empty cache: so must the recording
-    [ $try -gt 1 ] && mc_restart
-    cap_start "$TMPD/cap.pcap" tcp port $MC_PORT
     case "$SCEN" in
         text|text-as-meta|text-as-binary|text-pipelined)
             in_cli "$PY" "$HERE/pyclient.py" $SRV_IP $MC_PORT --ops 1500 --seed 3 > "$TMPD/client.out" || fail "pyclient" ;;
@@ -51,10 +46,9 @@ for try in 1 2 3; do
             in_cli "$PY" "$HERE/binclient.py" $SRV_IP $MC_PORT --ops 1500 --seed 3 > "$TMPD/client.out" || fail "binclient" ;;
         *) fail "unknown scenario $SCEN" ;;
     esac
-    cap_stop_lossy && break
-    [ $try = 3 ] && fail "tcpdump lost packets in 3 captures (last: $CAP_LOSS)"
-    echo "capture $try: tcpdump lost packets ($CAP_LOSS); capturing again"
-done
+}
+# the replay starts from an empty cache: so does the recording
+capture_retry "$TMPD/cap.pcap" clients
 record_profile "$TMPD/cap.pcap" rec
 proto=()
 case "$SCEN" in

@@ -1,24 +1,5 @@
 # Helpers for the replay tests (sourced after lib.sh).
 
-# Stop memcached and start a fresh one (empty cache, stats from zero).
-mc_restart() {
-    if [ -n "$MC_PID" ]; then
-        kill "$MC_PID" 2>/dev/null
-        wait "$MC_PID" 2>/dev/null
-        MC_PID=""
-    fi
-    mc_start "$@"
-}
-
-# Stop memcached (the target of the next replay is down).
-mc_stop() {
-    if [ -n "$MC_PID" ]; then
-        kill "$MC_PID" 2>/dev/null
-        wait "$MC_PID" 2>/dev/null
-        MC_PID=""
-    fi
-}
-
 # record_profile PCAP NAME: $TMPD/NAME.mbx and the analysis $TMPD/NAME.json
 record_profile() {
     "$MBX" record "$1" -o "$TMPD/$2.mbx" > "$TMPD/$2.record.out" 2>&1 ||

@@ -12,19 +12,21 @@ need_root
 need_cmd memcached tcpdump memcslap
 topo_up 1
 mc_start
-cap_start "$TMPD/cap1.pcap" tcp port $MC_PORT
-in_cli "$PY" "$HERE/pyclient.py" $SRV_IP $MC_PORT --ops 1000 --seed 5 --no-cas > /dev/null || fail "pyclient"
-in_cli "$PY" "$HERE/metaclient.py" $SRV_IP $MC_PORT --ops 800 --seed 5 > /dev/null || fail "metaclient"
-in_cli "$PY" "$HERE/binclient.py" $SRV_IP $MC_PORT --ops 800 --seed 5 > /dev/null || fail "binclient"
-in_cli memcslap -s $SRV_IP:$MC_PORT --binary --test=mget --execute-number=300 --concurrency=1 > /dev/null 2>&1
-cap_stop
+clients() {
+    in_cli "$PY" "$HERE/pyclient.py" $SRV_IP $MC_PORT --ops 1000 --seed 5 --no-cas > /dev/null || fail "pyclient"
+    in_cli "$PY" "$HERE/metaclient.py" $SRV_IP $MC_PORT --ops 800 --seed 5 > /dev/null || fail "metaclient"
+    in_cli "$PY" "$HERE/binclient.py" $SRV_IP $MC_PORT --ops 800 --seed 5 > /dev/null || fail "binclient"
+    in_cli memcslap -s $SRV_IP:$MC_PORT --binary --test=mget --execute-number=300 --concurrency=1 > /dev/null 2>&1
+}
+capture_retry "$TMPD/cap1.pcap" clients
 record_profile "$TMPD/cap1.pcap" first
 
 mc_restart
-cap_start "$TMPD/cap2.pcap" tcp port $MC_PORT
-replay run "$TMPD/first.mbx"
-cap_stop
-[ "$RC" = 0 ] || fail "replay exit status $RC: $(cat "$TMPD/run.err")"
+replay_first() {
+    replay run "$TMPD/first.mbx"
+    [ "$RC" = 0 ] || fail "replay exit status $RC: $(cat "$TMPD/run.err")"
+}
+capture_retry "$TMPD/cap2.pcap" replay_first
 record_profile "$TMPD/cap2.pcap" second
 "$PY" "$HERE/check_roundtrip.py" "$TMPD/first.json" "$TMPD/second.json" || fail "round trip differs"
 conns=$(jget "$TMPD/first.json" 'd["connections"]["distinct"]')

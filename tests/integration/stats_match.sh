@@ -13,16 +13,7 @@ run_pymemcache() { in_cli "$PY" "$HERE/pyclient.py" $SRV_IP $MC_PORT --ops 1500 
 run_meta() { in_cli "$PY" "$HERE/metaclient.py" $SRV_IP $MC_PORT --ops 1500 --seed "$1" > "$TMPD/meta.json" || fail "metaclient"; }
 run_slap() { # memcslap exits 0 even when it cannot connect: the stats deltas tell
     in_cli memcslap -s $SRV_IP:$MC_PORT "$@" > "$TMPD/slap.out" 2>&1 || true; }
-# tcpdump is the reference: if it dropped packets (a loaded machine), the
-# capture proves nothing and is taken again (at most 3 times)
-for try in 1 2 3; do
-    rm -f "$TMPD/cap.pcap"
-    if [ $try -gt 1 ]; then # the clients expect an empty cache
-        kill "$MC_PID" 2>/dev/null; wait "$MC_PID" 2>/dev/null; MC_PID=""
-        mc_start
-    fi
-    mc_stats "$TMPD/before"
-    cap_start "$TMPD/cap.pcap" tcp port $MC_PORT
+clients() {
     case "$SCEN" in
         pymemcache) run_pymemcache 1 ;;
         memcslap-text)
@@ -40,10 +31,9 @@ for try in 1 2 3; do
             wait $p2 || fail "metaclient" ;;
         *) fail "unknown scenario $SCEN" ;;
     esac
-    cap_stop_lossy && break
-    [ $try = 3 ] && fail "tcpdump lost packets in 3 captures (last: $CAP_LOSS)"
-    echo "capture $try: tcpdump lost packets ($CAP_LOSS); capturing again"
-done
+}
+stats_before() { mc_stats "$TMPD/before"; }
+capture_retry "$TMPD/cap.pcap" clients stats_before
 mc_stats "$TMPD/after"
 "$MBX" record "$TMPD/cap.pcap" -o "$TMPD/cap.mbx" > "$TMPD/record.out" || fail "mbx record: $(cat "$TMPD/record.out")"
 cat "$TMPD/record.out"

@@ -12,13 +12,14 @@ need_root
 need_cmd memcached tcpdump tshark memcslap
 topo_up 2
 mc_start
-cap_start "$TMPD/cap.pcap" tcp port $MC_PORT
-in_cli "$PY" "$HERE/tshark_client.py" $SRV_IP $MC_PORT --text 400 --binary 300 --seed $$ \
-    > "$TMPD/client.json" || fail "tshark_client.py"
-# memcslap exits 0 even when it cannot connect: tshark's counts tell
-in_cli memcslap -s $SRV_IP:$MC_PORT --binary --test=set --execute-number=100 --concurrency=2 > "$TMPD/slap.out" 2>&1
-in_cli memcslap -s $SRV_IP:$MC_PORT --binary --test=get --execute-number=100 --concurrency=2 >> "$TMPD/slap.out" 2>&1
-cap_stop
+clients() {
+    in_cli "$PY" "$HERE/tshark_client.py" $SRV_IP $MC_PORT --text 400 --binary 300 --seed $$ \
+        > "$TMPD/client.json" || fail "tshark_client.py"
+    # memcslap exits 0 even when it cannot connect: tshark's counts tell
+    in_cli memcslap -s $SRV_IP:$MC_PORT --binary --test=set --execute-number=100 --concurrency=2 > "$TMPD/slap.out" 2>&1
+    in_cli memcslap -s $SRV_IP:$MC_PORT --binary --test=get --execute-number=100 --concurrency=2 >> "$TMPD/slap.out" 2>&1
+}
+capture_retry "$TMPD/cap.pcap" clients
 "$MBX" record "$TMPD/cap.pcap" -o "$TMPD/cap.mbx" > "$TMPD/record.out" || fail "mbx record: $(cat "$TMPD/record.out")"
 "$MBX" analyze "$TMPD/cap.mbx" --json "$TMPD/analysis.json" --no-text || fail "mbx analyze"
 fields=()
