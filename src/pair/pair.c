@@ -834,6 +834,12 @@ static bool can_answer(const struct slot *s, const struct mbx_msg *m)
 	unsigned sp = s->ev.flags & MBX_EV_F_PROTO_MASK;
 	bool quiet = s->ev.flags & MBX_EV_F_QUIET;
 
+	if (sp == MBX_PROTO_TEXT) {
+		/* text requests are answered in order, by text_rsp(), never
+		 * matched past the head here: a text slot may be the middle of
+		 * a multi-key get that only completes as a whole */
+		return false;
+	}
 	if (sp == MBX_PROTO_BINARY) {
 		if (m->proto != MBX_PROTO_BINARY)
 			return false;
@@ -903,6 +909,11 @@ static void matched_rsp(struct mbx_pair *p, struct conn *c, const struct mbx_msg
 	}
 	while (c->head != found) {
 		struct slot *s = conn_head(p, c);
+		if (MBX_UNLIKELY(!s)) { /* cannot happen: found was a unit head */
+			MBX_CTR_INC(p->ctr, pair_mismatch);
+			orphan(p);
+			return;
+		}
 		if (s->ev.flags & MBX_EV_F_QUIET) {
 			complete_head_unit(p, c, quiet_implied(s->ev.op), 0);
 		} else {
@@ -920,6 +931,30 @@ static void matched_rsp(struct mbx_pair *p, struct conn *c, const struct mbx_msg
 
 static void reanchor(struct mbx_pair *p, struct conn *c, const struct mbx_msg *m);
 
+/* A text reply while the oldest pending requests are quiet meta ones (text
+ * and meta share a connection): if only quiet requests come before the first
+ * text request, their silence was their answer, and the reply is the text
+ * request's. Returns the protocol of the head afterwards. */
+static unsigned quiet_before_text(struct mbx_pair *p, struct conn *c)
+{
+	uint64_t i = c->head;
+	uint32_t n = 0;
+	for (; i != PNIL && n < MAX_SCAN; i = SL(p, i)->next, n++) {
+		const struct slot *s = SL(p, i);
+		if ((s->ev.flags & MBX_EV_F_PROTO_MASK) == MBX_PROTO_TEXT)
+			break;
+		if (!(s->ev.flags & MBX_EV_F_QUIET))
+			return SL(p, c->head)->ev.flags & MBX_EV_F_PROTO_MASK;
+	}
+	if (i == PNIL || n == MAX_SCAN)
+		return SL(p, c->head)->ev.flags & MBX_EV_F_PROTO_MASK;
+	while (c->head != i) {
+		struct slot *h = conn_head(p, c);
+		complete_head_unit(p, c, quiet_implied(h->ev.op), 0);
+	}
+	return MBX_PROTO_TEXT;
+}
+
 static void on_rsp(struct mbx_pair *p, const struct mbx_msg *m)
 {
 	struct conn *c = conn_find(p, m->flow);
@@ -932,6 +967,8 @@ static void on_rsp(struct mbx_pair *p, const struct mbx_msg *m)
 	if (MBX_UNLIKELY(c->rsp_gap))
 		reanchor(p, c, m);
 	unsigned hp = SL(p, c->head)->ev.flags & MBX_EV_F_PROTO_MASK;
+	if (hp != MBX_PROTO_TEXT && m->proto == MBX_PROTO_TEXT && !code_is_error(m->code))
+		hp = quiet_before_text(p, c);
 	if (hp == MBX_PROTO_TEXT)
 		text_rsp(p, c, m);
 	else

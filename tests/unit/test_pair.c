@@ -375,6 +375,55 @@ static void meta_quiet_ambiguous_greedy(void **state)
 	fx_free(f);
 }
 
+/* Text and meta share a connection. A text reply after quiet meta requests
+ * answers the first text request: the quiet ones before it were silent. */
+static void meta_quiet_then_text_multiget(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(0, 0, 0);
+	req(f, 1, 100, M, MBX_OP_MG, "a", 0, Q, 0);
+	req(f, 1, 110, T, MBX_OP_GET, "b", 0, 0, 0);
+	req(f, 1, 110, T, MBX_OP_GET, "c", 0, BC | BE, 0);
+	rsp(f, 1, 150, T, MBX_RSP_VALUE, "c", 10, 0, 0, 0);
+	rsp(f, 1, 160, T, MBX_RSP_END, NULL, 0, 0, 0, 0);
+	mbx_pair_finish(f->p);
+	struct mbx_event *e = f->cap.ev;
+	assert_int_equal(f->cap.n, 3);
+	assert_int_equal(e[0].outcome, MBX_OUT_MISS);
+	assert_int_equal(e[1].outcome, MBX_OUT_MISS);
+	assert_int_equal(e[2].outcome, MBX_OUT_HIT);
+	assert_int_equal(e[2].value_len, 10);
+	assert_int_equal(e[1].latency_ns, 40);
+	assert_int_equal(f->ctr.pair_mismatch, 0);
+	assert_int_equal(f->ctr.rsp_orphan, 0);
+	fx_free(f);
+}
+
+/* A meta reply whose key names the second key of a pending text multi-get
+ * (found by fuzz_capture: the match consumed the whole batch, then the
+ * connection's queue, and dereferenced its empty head). A text request is
+ * never answered by a meta reply: mismatch, orphan, and the text get still
+ * takes its own END. */
+static void meta_reply_naming_text_batch_key(void **state)
+{
+	(void)state;
+	struct fx *f = fx_new(0, 0, 0);
+	req(f, 1, 100, M, MBX_OP_MG, "a", 0, Q, 0);
+	req(f, 1, 110, T, MBX_OP_GET, "b", 0, 0, 0);
+	req(f, 1, 110, T, MBX_OP_GET, "c", 0, BC | BE, 0);
+	rsp(f, 1, 150, M, MBX_RSP_VA, "c", 10, 0, 0, 0);
+	rsp(f, 1, 160, T, MBX_RSP_END, NULL, 0, 0, 0, 0);
+	mbx_pair_finish(f->p);
+	struct mbx_event *e = f->cap.ev;
+	assert_int_equal(f->cap.n, 3);
+	assert_int_equal(e[0].outcome, MBX_OUT_MISS);
+	assert_int_equal(e[1].outcome, MBX_OUT_MISS);
+	assert_int_equal(e[2].outcome, MBX_OUT_MISS);
+	assert_int_equal(f->ctr.pair_mismatch, 1);
+	assert_int_equal(f->ctr.rsp_orphan, 1);
+	fx_free(f);
+}
+
 static void meta_opaque_and_key(void **state)
 {
 	(void)state;
@@ -769,6 +818,8 @@ int main(void)
 		cmocka_unit_test(window_overflow),
 		cmocka_unit_test(meta_quiet_inference),
 		cmocka_unit_test(meta_quiet_ambiguous_greedy),
+		cmocka_unit_test(meta_quiet_then_text_multiget),
+		cmocka_unit_test(meta_reply_naming_text_batch_key),
 		cmocka_unit_test(meta_opaque_and_key),
 		cmocka_unit_test(binary_quiet_and_noop),
 		cmocka_unit_test(binary_stats),
