@@ -101,10 +101,18 @@ _Static_assert(sizeof(struct mbx_msg) == 48, "mbx_msg layout");
 const char *mbx_rsp_name(unsigned code);
 
 /* A consumer of messages. emit() must not fail; a consumer that can fill up
- * (a ring) drops and counts. */
+ * (a ring) drops and counts.
+ * slot (optional, NULL if unused): *slot is where the sink wants the next
+ * message built, e.g. its staging array; a producer that honours it builds
+ * the message there and passes that pointer to emit(), which then need not
+ * copy it. (Copying a message right after its fields were stored one by one
+ * costs a store-forwarding stall per message: the copy's wide loads cannot
+ * be served from the narrower stores still in the store buffer.) *slot is
+ * valid until the next emit(); nothing else may be emitted in between. */
 struct mbx_msg_sink {
 	void (*emit)(void *ctx, const struct mbx_msg *m);
 	void *ctx;
+	struct mbx_msg *const *slot;
 };
 
 #endif

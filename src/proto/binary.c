@@ -175,7 +175,7 @@ void mbx_proto_bin_head(struct mbx_parser *p, struct mbx_parse_ctx *ctx, const u
 	unsigned opc = h[1];
 	uint32_t klen = mbx_rd16be(h + 2), elen = h[4], blen = mbx_rd32be(h + 8);
 	uint64_t cas = mbx_rd64be(h + 16);
-	struct mbx_msg m;
+	struct mbx_msg local, *m;
 	unsigned op = bin_op[opc] ? bin_op[opc] : MBX_OP_UNKNOWN;
 	/* Bytes after the contiguous head: value, and the tail of an over-long key. */
 	uint64_t rest = (uint64_t)blen - elen - MBX_MIN(klen, (uint32_t)MBX_PARSER_KEY_MAX);
@@ -185,28 +185,28 @@ void mbx_proto_bin_head(struct mbx_parser *p, struct mbx_parse_ctx *ctx, const u
 			op = MBX_OP_CAS;
 		else if (op == MBX_OP_SETQ && cas != 0)
 			op = MBX_OP_CASQ;
-		mbx_proto_msg_init(&m, MBX_MSG_REQ, op, MBX_PROTO_BINARY);
+		m = mbx_proto_msg_new(ctx, &local, MBX_MSG_REQ, op, MBX_PROTO_BINARY);
 	} else {
-		mbx_proto_msg_init(&m, MBX_MSG_RSP, op, MBX_PROTO_BINARY);
-		m.aux = mbx_rd16be(h + 6);
-		m.code = bin_rsp_code(m.aux, opc, klen);
+		m = mbx_proto_msg_new(ctx, &local, MBX_MSG_RSP, op, MBX_PROTO_BINARY);
+		m->aux = mbx_rd16be(h + 6);
+		m->code = bin_rsp_code(m->aux, opc, klen);
 	}
-	m.flags = MBX_MSG_F_OPAQUE | (p->dir == 0 && bin_quiet(opc) ? MBX_MSG_F_QUIET : 0);
-	m.opaque = mbx_rd32be(h + 12);
-	m.value_len = blen - klen - elen;
+	m->flags = MBX_MSG_F_OPAQUE | (p->dir == 0 && bin_quiet(opc) ? MBX_MSG_F_QUIET : 0);
+	m->opaque = mbx_rd32be(h + 12);
+	m->value_len = blen - klen - elen;
 	if (klen) {
-		mbx_proto_set_key(ctx, &m, h + MBX_BIN_HDR + elen, klen);
+		mbx_proto_set_key(ctx, m, h + MBX_BIN_HDR + elen, klen);
 		if (p->dir)
-			m.flags |= MBX_MSG_F_KEY;
+			m->flags |= MBX_MSG_F_KEY;
 	}
 
 	if (p->dir == 0) {
 		if (rest == 0)
-			mbx_proto_emit(p, ctx, &m, ts);
+			mbx_proto_emit(p, ctx, m, ts);
 		else
-			mbx_proto_start_skip(p, ctx, rest, &m, false, ts);
+			mbx_proto_start_skip(p, ctx, rest, m, false, ts);
 	} else {
-		mbx_proto_emit(p, ctx, &m, ts0);
+		mbx_proto_emit(p, ctx, m, ts0);
 		if (rest)
 			mbx_proto_start_skip(p, ctx, rest, NULL, false, ts);
 	}

@@ -58,7 +58,7 @@ void mbx_proto_meta_req(const uint8_t *salt, const struct mbx_tok *t, unsigned n
 	    ['a' - 'a'] = MBX_OP_MA, ['n' - 'a'] = MBX_OP_MN, ['e' - 'a'] = MBX_OP_ME,
 	};
 	unsigned op = ops[t[0].p[1] - 'a'];
-	struct mbx_msg *m = &r->m;
+	struct mbx_msg *m = r->m;
 
 	mbx_proto_msg_init(m, MBX_MSG_REQ, op, MBX_PROTO_META);
 	r->valid = true;

@@ -61,6 +61,18 @@ static inline void mbx_proto_msg_init(struct mbx_msg *m, unsigned kind, unsigned
 	m->proto = (uint8_t)proto;
 }
 
+/* The message to build next: in the sink's own slot when it offers one
+ * (struct mbx_msg_sink), else in *local; initialised. Emit it (or drop it)
+ * before asking for another. */
+static inline struct mbx_msg *mbx_proto_msg_new(struct mbx_parse_ctx *ctx, struct mbx_msg *local,
+						unsigned kind, unsigned op, unsigned proto)
+{
+	struct mbx_msg *m = ctx->sink.slot ? *ctx->sink.slot : local;
+
+	mbx_proto_msg_init(m, kind, op, proto);
+	return m;
+}
+
 /* Key hash and length; keys over MBX_PARSER_KEY_MAX are counted, flagged and
  * hashed over their first MBX_PARSER_KEY_MAX bytes. */
 void mbx_proto_set_key(struct mbx_parse_ctx *ctx, struct mbx_msg *m, const uint8_t *key,
@@ -107,7 +119,7 @@ void mbx_proto_gets_abort(struct mbx_parser *p, struct mbx_parse_ctx *ctx);
 /* ---- meta.c ---- */
 /* A parsed request line (text or meta, not retrieval). */
 struct mbx_req_info {
-	struct mbx_msg m;   /* op, proto, flags, variant, opaque, value_len */
+	struct mbx_msg *m;  /* set by the caller: op, proto, flags, variant, opaque, value_len */
 	const uint8_t *key; /* raw key, or keybuf for a decoded base64 key */
 	size_t key_len;
 	bool valid;   /* memcached would accept the line */

@@ -52,6 +52,7 @@ struct lworker {
 	uint64_t last_ts;        /* newest packet time processed */
 	struct mbx_msg stage[STAGE];
 	unsigned nstage;
+	struct mbx_msg *next;    /* &stage[nstage]: the parsers build messages there */
 };
 
 struct live {
@@ -79,12 +80,17 @@ static void stage_flush(struct lworker *w)
 	if (n < w->nstage)
 		MBX_CTR_ADD(&w->ctr, ring_full, w->nstage - n); /* never block capture */
 	w->nstage = 0;
+	w->next = w->stage;
 }
 
 static void worker_emit(void *ctx, const struct mbx_msg *m)
 {
 	struct lworker *w = ctx;
-	w->stage[w->nstage++] = *m;
+	/* the parsers build in place (sink.slot); control messages come from
+	 * the stack */
+	if (m != w->next)
+		*w->next = *m;
+	w->next = &w->stage[++w->nstage];
 	if (w->nstage == STAGE)
 		stage_flush(w);
 }
@@ -355,7 +361,8 @@ int mbx_live_run(struct mbx_live_cfg *cfg, const char *output, FILE *status,
 		if (!w->q)
 			goto out;
 		w->ring = mbx_ring_create(cfg->ring_size, sizeof(struct mbx_msg));
-		struct mbx_msg_sink sk = { .emit = worker_emit, .ctx = w };
+		w->next = w->stage;
+		struct mbx_msg_sink sk = { .emit = worker_emit, .ctx = w, .slot = &w->next };
 		w->cw = mbx_cworker_create(&cfg->rec, i, &sk, &w->ctr);
 		if (!w->ring || !w->cw) {
 			snprintf(err, errlen, "cannot allocate capture worker %u: %s", i, strerror(errno));

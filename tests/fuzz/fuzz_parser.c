@@ -84,6 +84,7 @@ struct env {
 
 static void env_init(struct env *e, struct run *r, size_t nbufs)
 {
+	memset(e, 0, sizeof(*e));
 	memset(r, 0, sizeof(*r));
 	r->now = T0;
 	memset(&e->ctr, 0, sizeof(e->ctr));

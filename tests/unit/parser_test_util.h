@@ -27,6 +27,11 @@
 struct cap {
 	struct mbx_msg *v;
 	size_t n, cap;
+	/* The parsers build messages in place here (sink.slot), as they do in
+	 * the live workers' staging array; poisoned once taken, so that a
+	 * parser reading its message after emit() gets garbage. */
+	struct mbx_msg slot;
+	struct mbx_msg *slotp;
 };
 
 struct tctx {
@@ -47,6 +52,8 @@ static MBX_UNUSED void cap_emit(void *arg, const struct mbx_msg *m)
 		assert_non_null(c->v);
 	}
 	c->v[c->n++] = *m;
+	if (m == &c->slot)
+		memset(&c->slot, 0xa5, sizeof(c->slot));
 }
 
 static MBX_UNUSED struct tctx *tctx_new(size_t nbufs)
@@ -65,6 +72,8 @@ static MBX_UNUSED struct tctx *tctx_new(size_t nbufs)
 	t->ctx.ctr = t->ctr;
 	t->ctx.sink.emit = cap_emit;
 	t->ctx.sink.ctx = &t->cap;
+	t->cap.slotp = &t->cap.slot;
+	t->ctx.sink.slot = &t->cap.slotp;
 	t->ctx.worker = T_WORKER;
 	return t;
 }

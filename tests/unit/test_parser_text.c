@@ -2,6 +2,7 @@
 /* Text protocol: every request command and response line, as memcached reads
  * and writes them. */
 #include "parser_test_util.h"
+#include "proto/proto_internal.h"
 
 static int setup(void **state)
 {
@@ -644,9 +645,57 @@ static void line_too_long_by_one(void **state)
 	free(s);
 }
 
+/* The tokenizer (which scans 8 bytes at a time) against a byte-by-byte one:
+ * every mix of spaces and token bytes (including bytes with the high bit set,
+ * which a word-at-a-time zero-byte test can confuse with a space) over lengths 0-40,
+ * each line in a buffer of exactly its length (ASan sees any over-read). */
+static void tokenizer_matches_naive(void **state)
+{
+	(void)state;
+	static const uint8_t alphabet[16] = {' ',  'a',  0xa0, 0x21, 0x1f, 0x00, ' ',  ' ',
+					     0xa1, 0x80, 0xff, 0x7f, ' ',  'k',  0x01, 0xdf};
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+
+	for (size_t n = 0; n <= 40; n++) {
+		for (int iter = 0; iter < 2000; iter++) {
+			uint8_t *s = malloc(n ? n : 1);
+			assert_non_null(s);
+			for (size_t i = 0; i < n; i++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				s[i] = alphabet[x & 15];
+			}
+			struct mbx_tok t[MBX_TOK_MAX];
+			unsigned nt = mbx_proto_tokenize(s, n, t, MBX_TOK_MAX);
+			/* naive */
+			unsigned k = 0;
+			size_t i = 0;
+			while (i < n) {
+				if (s[i] == ' ') {
+					i++;
+					continue;
+				}
+				size_t j = i;
+				while (j < n && s[j] != ' ')
+					j++;
+				if (k == MBX_TOK_MAX) {
+					k++;
+					break;
+				}
+				assert_ptr_equal(t[k].p, s + i);
+				assert_int_equal(t[k].len, j - i);
+				k++;
+				i = j;
+			}
+			assert_int_equal(nt, k);
+			free(s);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(tokenizer_matches_naive),
 	    cmocka_unit_test_setup_teardown(retrieval_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(storage_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(other_commands, setup, teardown),
