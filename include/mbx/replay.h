@@ -59,6 +59,9 @@ struct mbx_replay_cfg {
 	unsigned refill_at;    /* closed loop: a connection that reached pipeline
 				* sends again once at most this many remain;
 				* >= pipeline - 1 (default) = as each reply comes */
+	uint64_t batch_wait_ns;/* closed loop: when no connection can send (all
+				* wait for replies), wait this long before reading,
+				* so replies are read in batches; 0 = as they come */
 	int protocol;          /* -1 = as recorded, else enum mbx_proto */
 	char key_prefix[65];
 	uint64_t timeout_ns;   /* a request without a reply for this long: timeout */

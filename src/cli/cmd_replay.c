@@ -25,6 +25,7 @@ struct replay_opts {
 	uint64_t connections;
 	uint64_t pipeline;
 	uint64_t refill_at;
+	uint64_t batch_wait;
 	uint64_t max_gap;
 	uint64_t timeout;
 	uint64_t duration;
@@ -95,6 +96,10 @@ static const struct cli_opt replay_options[] = {
 	{ "refill-at", 0, CLI_UINT, O(refill_at), "N",
 	  "closed loop: a connection with D outstanding sends again once N or fewer remain, "
 	  "a batch per write", .max = 4095, .defhelp = "D-1: as each reply comes" },
+	{ "batch-wait", 0, CLI_DURATION, O(batch_wait), "DUR",
+	  "closed loop: when every connection waits for replies, wait DUR before reading them "
+	  "(fewer wake-ups and reads per operation; adds up to DUR to latencies)",
+	  .max = 10 * MBX_NSEC_PER_MSEC, .defhelp = "0: read replies as they come" },
 	{ "workers", 'w', CLI_UINT, O(workers), "N", "worker threads", .min = 1,
 	  .max = MBX_REPLAY_MAX_WORKERS, .defhelp = "CPUs, at most 8" },
 	{ "lcores", 'l', CLI_STRING, O(lcores), "LIST",
@@ -187,6 +192,7 @@ static int replay_run(void *opts, int npos, char **pos)
 		}
 		cfg->refill_at = (unsigned)o->refill_at;
 	}
+	cfg->batch_wait_ns = o->batch_wait;
 	cfg->protocol = o->protocol == 3 ? -1 : o->protocol;
 	if (o->key_prefix) {
 		if (strlen(o->key_prefix) > 64) {

@@ -211,6 +211,9 @@ int mbx_replay_dry_run(const struct mbx_replay_cfg *cfg, const char *profile, FI
 		fprintf(out, ", pipeline %u per connection", cfg->pipeline);
 		if (cfg->refill_at < cfg->pipeline - 1) /* default UINT_MAX: as each reply comes */
 			fprintf(out, ", refilled at %u", cfg->refill_at);
+		if (cfg->batch_wait_ns)
+			fprintf(out, ", replies read in batches (waits of %.0f us)",
+				(double)cfg->batch_wait_ns / 1e3);
 	}
 	fprintf(out, ", loops %llu\n", (unsigned long long)cfg->loops);
 	double d = expected_s(cfg, &sc);
@@ -256,6 +259,7 @@ static void config_json(struct mbx_json *j, void *arg)
 	mbx_json_kv_str(j, "arrivals", c->arrivals == MBX_ARRIVALS_POISSON ? "poisson" : "uniform");
 	mbx_json_kv_uint(j, "pipeline", c->pipeline);
 	mbx_json_kv_uint(j, "refill_at", MBX_MIN(c->refill_at, c->pipeline ? c->pipeline - 1 : 0));
+	mbx_json_kv_uint(j, "batch_wait_ns", c->timing == MBX_TIMING_NONE ? c->batch_wait_ns : 0);
 	mbx_json_kv_str(j, "protocol", c->protocol < 0 ? "recorded" : mbx_proto_name((unsigned)c->protocol));
 	mbx_json_kv_str(j, "key_prefix", c->key_prefix);
 	mbx_json_kv_uint(j, "timeout_ns", c->timeout_ns);

@@ -658,6 +658,9 @@ void *rp_worker_main(void *arg)
 	struct epoll_event evs[256];
 	uint64_t next_house = 0;
 	uint64_t stop_since = 0;
+	/* closed loop only (at most 10 ms: the CLI's bound) */
+	struct timespec batch_wait = { 0, cfg->timing == MBX_TIMING_NONE ?
+					      (long)MBX_MIN(cfg->batch_wait_ns, 999999999ULL) : 0 };
 
 	if (cfg->lcores[w->id] >= 0) {
 		cpu_set_t set;
@@ -707,6 +710,12 @@ void *rp_worker_main(void *arg)
 		struct timespec to = { 0, 0 };
 		if (wait_ns > (int64_t)SPIN_NS)
 			to.tv_nsec = wait_ns - (int64_t)SPIN_NS / 2;
+		/* --batch-wait: nothing can be sent until replies come; let
+		 * them gather, then read them in one round (one wake-up and
+		 * one read per connection for many replies, instead of one
+		 * per reply or two as the server produces them) */
+		if (next_due == DISPATCH_BLOCKED && batch_wait.tv_nsec && !stop)
+			clock_nanosleep(CLOCK_MONOTONIC, 0, &batch_wait, NULL);
 		int nev = epoll_pwait2(w->epfd, evs, 256, &to, NULL);
 		if (nev < 0 && errno != EINTR) {
 			w->error = -errno;

@@ -199,6 +199,7 @@ run range-uint-max analyze --top 100001 p.mbx; expect 2 '--top: 100001 is out of
 run range-uint-zero analyze --top 0 p.mbx; expect 2 '--top: 0 is out of range'
 run range-rows-zero analyze --rows 0 p.mbx; expect 2 '--rows: 0 is out of range'
 run range-skew-max record --direction-skew 101ms -o y.mbx x; expect 2 '--direction-skew: 101ms is out of range \(at most 100ms\)'
+run range-batch-wait replay --batch-wait 11ms --target 127.0.0.1:1 p.mbx; expect 2 '--batch-wait: 11ms is out of range \(at most 10ms\)'
 run range-size record --ooo-bytes 1 -o y.mbx x; expect 2 '--ooo-bytes: 1 is out of range \(1 KiB to 1 GiB\)'
 run range-duration record --flow-timeout 0 -o y.mbx x; expect 2 '--flow-timeout: 0 is out of range \(at least 1ms\)'
 run range-events record --block-events 0 -o y.mbx x; expect 2 '--block-events: 0 is out of range'

@@ -54,7 +54,9 @@ proto=()
 case "$SCEN" in
     text-as-meta) proto=(--protocol meta) ;;
     text-as-binary) proto=(--protocol binary) ;;
-    *-pipelined) proto=(--timing none --pipeline 16 --refill-at 4) ;;
+    text-pipelined) proto=(--timing none --pipeline 16 --refill-at 4) ;;
+    # replies read in batches: the same exact counts
+    meta-pipelined) proto=(--timing none --pipeline 16 --refill-at 4 --batch-wait 300us) ;;
 esac
 
 mc_restart
@@ -81,16 +83,22 @@ if [[ $SCEN == *-pipelined ]]; then
     # the plan (--dry-run) shows the refill mark only when one is given
     "$MBX" replay "$TMPD/rec.mbx" -t $SRV_IP:$MC_PORT --dry-run "${proto[@]}" > "$TMPD/dry.out" ||
         fail "dry run"
-    grep -q "pipeline 16 per connection, refilled at 4, loops" "$TMPD/dry.out" ||
+    grep -q "pipeline 16 per connection, refilled at 4, " "$TMPD/dry.out" ||
         fail "the plan does not show --refill-at: $(grep pipeline "$TMPD/dry.out")"
+    if [ "$SCEN" = meta-pipelined ]; then
+        grep -q "refilled at 4, replies read in batches (waits of 300 us), loops" "$TMPD/dry.out" ||
+            fail "the plan does not show --batch-wait: $(grep pipeline "$TMPD/dry.out")"
+    fi
     "$MBX" replay "$TMPD/rec.mbx" -t $SRV_IP:$MC_PORT --dry-run --timing none --pipeline 16 > "$TMPD/dry.out" ||
         fail "dry run"
     grep -q "pipeline 16 per connection, loops" "$TMPD/dry.out" ||
         fail "default refill shown wrongly: $(grep pipeline "$TMPD/dry.out")"
-    "$PY" - "$TMPD/run.report.json" <<'PYEOF' || fail "closed-loop settings not in the report"
+    "$PY" - "$TMPD/run.report.json" "$SCEN" <<'PYEOF' || fail "closed-loop settings not in the report"
 import json, sys
 c = json.load(open(sys.argv[1]))["config"]
 assert c["timing"] == "none" and c["pipeline"] == 16 and c["refill_at"] == 4, c
+want = 300000 if sys.argv[2] == "meta-pipelined" else 0
+assert c["batch_wait_ns"] == want, c
 PYEOF
 fi
 # not trivially empty: gets with hits and misses (binary: memcslap only hits)
