@@ -747,6 +747,17 @@ void *rp_worker_main(void *arg)
 				conn_flush(w, c);
 			if (c->state == RP_UP && park_count(park_conn(w, c->index / w->per_pool)))
 				unpark(w, c->index / w->per_pool, rp_now());
+			/* timed: a send that fell due while replies were being
+			 * read goes now, not after the whole round (a busy
+			 * server answers in bursts; reading one took the next
+			 * sends' time) */
+			if (timed(w) && next_due && next_due != DISPATCH_BLOCKED && !stop) {
+				uint64_t t = rp_now();
+				if (t >= next_due) {
+					next_due = dispatch(w, t);
+					flush_dirty(w);
+				}
+			}
 		}
 		flush_dirty(w);
 	}
