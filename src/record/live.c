@@ -173,6 +173,7 @@ static void *worker_main(void *arg)
 		uint32_t k = mbx_ring_enqueue_burst(w->ring, w->stage, w->nstage);
 		memmove(w->stage, w->stage + k, (w->nstage - k) * sizeof(w->stage[0]));
 		w->nstage -= k;
+		w->next = &w->stage[w->nstage]; /* (nothing is emitted after this; kept exact) */
 		if (w->nstage)
 			sched_yield();
 	}
