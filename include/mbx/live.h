@@ -44,8 +44,8 @@ struct mbx_live_backend {
 	 * Called in the worker thread; must not block longer than ~10 ms. */
 	int (*poll)(struct mbx_live_queue *q, void (*fn)(void *arg, const struct mbx_pkt *p),
 		    void *arg, unsigned max);
-	/* Optional, used instead of poll when set: the same, but the packets
-	 * are handed over in runs (fnb(arg, pkts, n), each packet valid during
+	/* A backend sets poll or poll_burst (used when set): the same, but the
+	 * packets are handed over in runs (fnb(arg, pkts, n), each packet valid during
 	 * that call), so that the worker can prefetch flow state for a whole
 	 * burst (mbx_cworker_burst). */
 	int (*poll_burst)(struct mbx_live_queue *q,

@@ -651,13 +651,7 @@ static inline void ft_input(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg
 
 void mbx_flowtab_input(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, uint64_t ts)
 {
-	uint64_t k[5];
-	uint8_t dir;
-
-	if (!ft_dir(ft, seg, &dir))
-		return;
-	ft_key(k, seg);
-	ft_input(ft, seg, ts, k, ft_hash(ft, k), dir);
+	mbx_flowtab_input_hashed(ft, seg, ts, ft_hash_seg(ft, seg));
 }
 
 void mbx_flowtab_input_hashed(struct mbx_flowtab *ft, const struct mbx_tcpseg *seg, uint64_t ts,

@@ -799,15 +799,12 @@ static uint64_t clock_ns(clockid_t c)
 	return (uint64_t)t.tv_sec * MBX_NSEC_PER_SEC + (uint64_t)t.tv_nsec;
 }
 
-/* One burst of up to max packets from the RX ring to fn; their frames go
- * back to the fill ring. */
-typedef void (*afx_pkt_fn)(void *arg, const struct mbx_pkt *p);
 typedef void (*afx_burst_fn)(void *arg, const struct mbx_pkt *pkts, unsigned n);
 
-/* Frames stay ours until the fill ring is submitted after the loop: with
- * fnb, the whole burst is handed over at once (mbx_cworker_burst). */
-static unsigned rx_burst(struct mbx_live_queue *q, afx_pkt_fn fn, afx_burst_fn fnb, void *arg,
-			 unsigned max)
+/* One burst of up to max packets from the RX ring, handed to fnb at once
+ * (mbx_cworker_burst); their frames go back to the fill ring after it, so
+ * they stay valid during the call. */
+static unsigned rx_burst(struct mbx_live_queue *q, afx_burst_fn fnb, void *arg, unsigned max)
 {
 	struct mbx_pkt pk[MBX_LIVE_BURST];
 	__u32 rx_idx = 0, fill_idx = 0;
@@ -865,14 +862,11 @@ static unsigned rx_burst(struct mbx_live_queue *q, afx_pkt_fn fn, afx_burst_fn f
 		q->last_ts = pp->ts_ns;
 		if (MBX_UNLIKELY(k == 0 && now > pp->ts_ns && now - pp->ts_ns > q->max_age))
 			q->max_age = now - pp->ts_ns;
-		if (!fnb)
-			fn(arg, pp);
 		if (MBX_LIKELY(k < nf))
 			*xsk_ring_prod__fill_addr(&q->fill, fill_idx + k) =
 			    d->addr & ~(uint64_t)(FRAME_SIZE - 1);
 	}
-	if (fnb)
-		fnb(arg, pk, n);
+	fnb(arg, pk, n);
 	xsk_ring_cons__release(&q->rx, n);
 	if (nf) {
 		xsk_ring_prod__submit(&q->fill, nf);
@@ -883,8 +877,7 @@ static unsigned rx_burst(struct mbx_live_queue *q, afx_pkt_fn fn, afx_burst_fn f
 	return n;
 }
 
-static int afx_rx(struct mbx_live_queue *q, afx_pkt_fn fn, afx_burst_fn fnb, void *arg,
-		  unsigned max)
+static int afx_poll_burst(struct mbx_live_queue *q, afx_burst_fn fnb, void *arg, unsigned max)
 {
 	unsigned n, total = 0;
 
@@ -909,7 +902,7 @@ static int afx_rx(struct mbx_live_queue *q, afx_pkt_fn fn, afx_burst_fn fnb, voi
 	 * after its first burst. Once the ring is empty, anything still to
 	 * come was stamped just now. See docs/deployment.md. */
 	do {
-		n = rx_burst(q, fn, fnb, arg, max);
+		n = rx_burst(q, fnb, arg, max);
 		total += n;
 	} while (n == max && total < q->nframes);
 	q->nap = total && total < q->nframes / 4;
@@ -922,16 +915,6 @@ static int afx_rx(struct mbx_live_queue *q, afx_pkt_fn fn, afx_burst_fn fnb, voi
 	if (poll(&pfd, 1, POLL_MS) < 0 && errno != EINTR)
 		return -errno;
 	return 0;
-}
-
-static int afx_poll(struct mbx_live_queue *q, afx_pkt_fn fn, void *arg, unsigned max)
-{
-	return afx_rx(q, fn, NULL, arg, max);
-}
-
-static int afx_poll_burst(struct mbx_live_queue *q, afx_burst_fn fnb, void *arg, unsigned max)
-{
-	return afx_rx(q, NULL, fnb, arg, max);
 }
 
 static void afx_drops(struct mbx_live_queue *q, uint64_t *kernel, uint64_t *iface)
@@ -970,7 +953,6 @@ const struct mbx_live_backend mbx_backend_afxdp = {
     .name = "afxdp",
     .setup = afx_setup,
     .open = afx_open,
-    .poll = afx_poll,
     .poll_burst = afx_poll_burst,
     .drops = afx_drops,
     .delay_ns = afx_delay,

@@ -879,25 +879,17 @@ static void hist_stats(const uint64_t *h, double *median, double *mean, double *
 	*out = (double)(tot - in) / (double)tot;
 }
 
-typedef void (*dp_pkt_fn)(void *arg, const struct mbx_pkt *p);
 typedef void (*dp_burst_fn)(void *arg, const struct mbx_pkt *pkts, unsigned n);
 
-/* Hand the packets collected in pk[0..*np) over: as one run, or one by one. */
-static inline void dp_deliver(dp_pkt_fn fn, dp_burst_fn fnb, void *arg, struct mbx_pkt *pk,
-			      unsigned *np)
+/* Hand the packets collected in pk[0..*np) over as one run. */
+static inline void dp_deliver(dp_burst_fn fnb, void *arg, struct mbx_pkt *pk, unsigned *np)
 {
-	if (fnb) {
-		if (*np)
-			fnb(arg, pk, *np);
-	} else {
-		for (unsigned i = 0; i < *np; i++)
-			fn(arg, &pk[i]);
-	}
+	if (*np)
+		fnb(arg, pk, *np);
 	*np = 0;
 }
 
-static inline int dp_rx(struct mbx_live_queue *q, dp_pkt_fn fn, dp_burst_fn fnb, void *arg,
-			unsigned max)
+static int dp_poll_burst(struct mbx_live_queue *q, dp_burst_fn fnb, void *arg, unsigned max)
 {
 	struct mbx_pkt pk[MBX_LIVE_BURST];
 	unsigned np = 0;
@@ -933,28 +925,24 @@ static inline int dp_rx(struct mbx_live_queue *q, dp_pkt_fn fn, dp_burst_fn fnb,
 		} else {
 			/* a chained mbuf is linearised into the one bounce
 			 * buffer: hand over what precedes it first, then it
-			 * alone, so that no two packets share the buffer */
-			struct mbx_pkt seg = *p;
-			dp_deliver(fn, fnb, arg, pk, &np);
+			 * alone (below), so that no two packets share the buffer */
+			struct mbx_pkt chained = *p;
+			dp_deliver(fnb, arg, pk, &np);
 			p = &pk[0];
-			*p = seg;
+			*p = chained;
 			p->data = rte_pktmbuf_read(m, 0, p->caplen, q->bounce);
 			q->segmented++;
 			if (unlikely(!p->data))
 				continue; /* pkt_len larger than the chain: malformed mbuf */
-			p->ts_ns = pkt_ts(q, m, burst_ns, burst_clk);
-			if (unlikely(!p->ts_ns))
-				p->ts_ns = burst_ns = clock_ns(CLOCK_REALTIME);
-			np = 1;
-			dp_deliver(fn, fnb, arg, pk, &np);
-			continue;
 		}
 		p->ts_ns = pkt_ts(q, m, burst_ns, burst_clk);
 		if (unlikely(!p->ts_ns)) /* no timestamp where one was expected */
 			p->ts_ns = burst_ns = clock_ns(CLOCK_REALTIME);
 		np++;
+		if (unlikely(m->nb_segs != 1))
+			dp_deliver(fnb, arg, pk, &np);
 	}
-	dp_deliver(fn, fnb, arg, pk, &np);
+	dp_deliver(fnb, arg, pk, &np);
 	uint64_t t2 = rte_rdtsc();
 	rte_pktmbuf_free_bulk(q->burst, n);
 	uint64_t t3 = rte_rdtsc();
@@ -965,19 +953,6 @@ static inline int dp_rx(struct mbx_live_queue *q, dp_pkt_fn fn, dp_burst_fn fnb,
 	q->pkts += n;
 	q->bursts++;
 	return n;
-}
-
-static int dp_poll(struct mbx_live_queue *q, void (*fn)(void *arg, const struct mbx_pkt *p),
-		   void *arg, unsigned max)
-{
-	return dp_rx(q, fn, NULL, arg, max);
-}
-
-static int dp_poll_burst(struct mbx_live_queue *q,
-			 void (*fnb)(void *arg, const struct mbx_pkt *pkts, unsigned n), void *arg,
-			 unsigned max)
-{
-	return dp_rx(q, NULL, fnb, arg, max);
 }
 
 static void dp_drops(struct mbx_live_queue *q, uint64_t *kernel, uint64_t *iface)
@@ -1037,7 +1012,6 @@ const struct mbx_live_backend mbx_backend_dpdk = {
     .name = "dpdk",
     .setup = dp_setup,
     .open = dp_open,
-    .poll = dp_poll,
     .poll_burst = dp_poll_burst,
     .drops = dp_drops,
     .delay_ns = dp_delay,
