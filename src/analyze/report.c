@@ -188,7 +188,7 @@ static void text_dist(FILE *f, const char *title, const char *what, const struct
 		max = MBX_MAX(max, bins[k]);
 	}
 	for (int k = first; k >= 0 && k <= last; k++) {
-		char range[64];
+		char range[2 * sizeof(b[0]) + 8];
 		if (k == 0) {
 			snprintf(range, sizeof(range), "%s", fmt(&b[0], 0));
 		} else {
@@ -523,7 +523,7 @@ static void text_series(const struct mbx_analysis *a, FILE *f)
 				p.lat[k] = mbx_sat_u32((uint64_t)p.lat[k] + s->lat[k]);
 		}
 		uint64_t other = p.cls[MBX_OPC_OTHER] + p.cls[MBX_OPC_ARITH] + p.cls[MBX_OPC_TOUCH];
-		char start[32];
+		char start[sizeof(b[0]) + 2];
 		snprintf(start, sizeof(start), "+%s", fmt_duration(&b[0], (uint64_t)r * width));
 		fprintf(f, "  %10s %11s %8s %8s %8s %8s %8s", start,
 			fmt_rate(&b[1], (double)p.ops * 1e9 / (double)width),
