@@ -38,7 +38,22 @@
 #define BSD_AF_INET6_FBSD 28
 #define BSD_AF_INET6_DARW 30
 
-static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+/* ::ffff:a.b.c.d, written with one 16-byte store: the flow table reads the
+ * address back at once (16-byte loads), and a load that spans several
+ * smaller stores still in the store buffer cannot be forwarded from them
+ * (a stall of about 15 cycles per packet, twice). */
+typedef uint32_t v4m_vec __attribute__((vector_size(16)));
+
+static inline void v4mapped(uint8_t dst[16], const uint8_t *a4)
+{
+	uint32_t a;
+	memcpy(&a, a4, 4);
+	const uint8_t ffff[4] = {0, 0, 0xff, 0xff};
+	uint32_t w2;
+	memcpy(&w2, ffff, 4); /* bytes 8-11: 00 00 ff ff in memory order */
+	v4m_vec v = {0, 0, w2, a};
+	memcpy(dst, &v, 16);
+}
 
 /* TCP header at data[off]; the IP datagram is declared to end at ip_end
  * (relative to data, >= off; beyond caplen when the frame was snapped).
@@ -108,10 +123,8 @@ static enum mbx_decode_result decode_ipv4(const uint8_t *data, uint32_t caplen, 
 	if (MBX_UNLIKELY(mbx_rd16be(ip + 6) & 0x3fff)) /* MF or offset != 0 */
 		return MBX_DEC_FRAGMENT;
 
-	memcpy(seg->saddr, v4mapped_prefix, 12);
-	memcpy(seg->saddr + 12, ip + 12, 4);
-	memcpy(seg->daddr, v4mapped_prefix, 12);
-	memcpy(seg->daddr + 12, ip + 16, 4);
+	v4mapped(seg->saddr, ip + 12);
+	v4mapped(seg->daddr, ip + 16);
 	seg->ip_version = 4;
 	return decode_tcp(data, caplen, off + ihl, (uint64_t)off + tot, seg);
 }
