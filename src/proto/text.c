@@ -49,8 +49,58 @@ static inline const uint8_t *find_space(const uint8_t *s, const uint8_t *e)
 	return find_space_in(s, s, e);
 }
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+
+/* Bit i set where s[i] is a space, for a line of 16 to 64 bytes: 16 bytes
+ * per compare, the last 16 read back from the line's end (overlapping). */
+static inline uint64_t space_mask16(const uint8_t *s, size_t n)
+{
+	const __m128i sp = _mm_set1_epi8(' ');
+	uint64_t m = 0;
+	size_t i = 0;
+	for (; i + 16 <= n; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		m |= (uint64_t)(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, sp)) << i;
+	}
+	if (i < n) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + n - 16));
+		uint32_t t = (uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(v, sp));
+		m |= (uint64_t)(t >> (16 - (n - i))) << i;
+	}
+	return m;
+}
+
+/* Lines of 16-64 bytes (nearly every command and reply line): the spaces
+ * as a bit mask, then each token from the positions where a run of
+ * non-spaces starts and ends; no per-byte branch. */
+static unsigned tokenize_short(const uint8_t *s, size_t n, struct mbx_tok *t, unsigned max)
+{
+	uint64_t in = ~space_mask16(s, n);
+	if (n < 64)
+		in &= (1ULL << n) - 1;
+	uint64_t starts = in & ~(in << 1), ends = in & ~(in >> 1);
+	unsigned nt = 0;
+	while (starts) {
+		unsigned a = (unsigned)__builtin_ctzll(starts), b = (unsigned)__builtin_ctzll(ends);
+		if (nt == max)
+			return max + 1;
+		t[nt].p = s + a;
+		t[nt].len = b - a + 1;
+		nt++;
+		starts &= starts - 1;
+		ends &= ends - 1;
+	}
+	return nt;
+}
+#endif
+
 unsigned mbx_proto_tokenize(const uint8_t *s, size_t n, struct mbx_tok *t, unsigned max)
 {
+#if defined(__SSE2__)
+	if (n >= 16 && n <= 64)
+		return tokenize_short(s, n, t, max);
+#endif
 	const uint8_t *e = s + n, *lo = s;
 	unsigned nt = 0;
 

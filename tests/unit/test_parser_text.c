@@ -656,7 +656,7 @@ static void tokenizer_matches_naive(void **state)
 					     0xa1, 0x80, 0xff, 0x7f, ' ',  'k',  0x01, 0xdf};
 	uint64_t x = 0x9e3779b97f4a7c15ULL;
 
-	for (size_t n = 0; n <= 40; n++) {
+	for (size_t n = 0; n <= 150; n++) {
 		for (int iter = 0; iter < 2000; iter++) {
 			uint8_t *s = malloc(n ? n : 1);
 			assert_non_null(s);
