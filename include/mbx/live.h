@@ -87,6 +87,9 @@ struct mbx_live_cfg {
 	const char *user;               /* drop privileges to this user after setup */
 	void *backend_state;            /* owned by the backend */
 	int linktype;                   /* set by the backend's setup/open */
+	bool source_waits;              /* set by setup: packets come from files, so a
+					 * full worker ring waits for the writer
+					 * instead of dropping (DPDK net_pcap rx_pcap=) */
 	char source[256];               /* for the profile header */
 };
 

@@ -72,13 +72,32 @@ struct live {
 
 /* ---- workers ------------------------------------------------------------ */
 
+/* The source is a file (cfg->source_waits): nothing arrives while the
+ * worker waits, so a full ring waits for the writer instead of dropping
+ * (the writer drains every ring until all are closed, even after an error). */
+static uint32_t stage_wait(struct lworker *w, uint32_t n)
+{
+	for (unsigned spins = 0; n < w->nstage; spins++) {
+		if (spins < 16) {
+			sched_yield();
+		} else {
+			struct timespec ts = { 0, 50000 };
+			nanosleep(&ts, NULL);
+		}
+		n += mbx_ring_enqueue_burst(w->ring, w->stage + n, w->nstage - n);
+	}
+	return n;
+}
+
 static void stage_flush(struct lworker *w)
 {
 	if (!w->nstage)
 		return;
 	uint32_t n = mbx_ring_enqueue_burst(w->ring, w->stage, w->nstage);
+	if (MBX_UNLIKELY(n < w->nstage) && w->cfg->source_waits)
+		n = stage_wait(w, n);
 	if (n < w->nstage)
-		MBX_CTR_ADD(&w->ctr, ring_full, w->nstage - n); /* never block capture */
+		MBX_CTR_ADD(&w->ctr, ring_full, w->nstage - n); /* never block live capture */
 	w->nstage = 0;
 	w->next = w->stage;
 }

@@ -737,6 +737,9 @@ static int dp_setup(struct mbx_live_cfg *cfg, char *err, size_t errlen)
 	}
 	rte_eth_stats_reset(st->port);
 	cfg->linktype = 1; /* Ethernet */
+	/* replaying files: a full ring waits for the writer, as the offline
+	 * recorder would, instead of dropping what nothing forces us to drop */
+	cfg->source_waits = st->file_replay;
 	cfg->backend_state = st;
 	snprintf(cfg->source, sizeof(cfg->source), "dpdk:%s (%s, %u queue%s, %s, timestamps %s)",
 		 st->name, st->driver, st->nq, st->nq == 1 ? "" : "s", st->rss,
@@ -744,7 +747,9 @@ static int dp_setup(struct mbx_live_cfg *cfg, char *err, size_t errlen)
 	pr_info("dpdk: %s: %u mbufs of %zu bytes per queue (%llu MiB), %u RX descriptors, %s",
 		cfg->source, st->pool_n, st->obj_size,
 		(unsigned long long)(((uint64_t)st->pool_n * st->obj_size) >> 20), st->nb_rxd,
-		st->file_replay ? "ends at the end of the rx_pcap files" : "until stopped");
+		st->file_replay ? "ends at the end of the rx_pcap files; a full worker ring waits "
+				  "for the writer" :
+				  "until stopped");
 	return 0;
 fail:
 	dp_free(st);
