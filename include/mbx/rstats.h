@@ -150,12 +150,13 @@ static inline struct mbx_rrow *mbx_rstats_row(struct mbx_rstats *st, unsigned op
 	return &st->rows[proto][op];
 }
 
-/* A request was written: nkeys events of op (a multi-key get is one request
- * of nkeys events). intended_ns is its scheduled send time, or
- * MBX_RSTATS_UNTIMED in closed-loop mode; now_ns the actual send time. The
- * send lag (now - intended, 0 if early) is recorded once per request. */
-static inline void mbx_rstats_sent(struct mbx_rstats *st, unsigned op, unsigned proto,
-				   unsigned nkeys, uint64_t intended_ns, uint64_t now_ns)
+/* A request was queued for sending: nkeys events of op (a multi-key get is
+ * one request of nkeys events). intended_ns is its scheduled send time, or
+ * MBX_RSTATS_UNTIMED in closed-loop mode; now_ns the time it was queued. Its
+ * send lag is recorded separately, when its first byte is written
+ * (mbx_rstats_lag). */
+static inline void mbx_rstats_sent_count(struct mbx_rstats *st, unsigned op, unsigned proto,
+					 unsigned nkeys, uint64_t intended_ns, uint64_t now_ns)
 {
 	struct mbx_rinterval *iv = st->cur;
 
@@ -165,18 +166,35 @@ static inline void mbx_rstats_sent(struct mbx_rstats *st, unsigned op, unsigned 
 		st->send_first = now_ns;
 	st->send_last = now_ns;
 	if (intended_ns != MBX_RSTATS_UNTIMED) {
-		uint64_t lag = now_ns > intended_ns ? now_ns - intended_ns : 0;
 		if (st->intended_count == 0 || intended_ns < st->intended_first)
 			st->intended_first = intended_ns;
 		if (intended_ns > st->intended_last)
 			st->intended_last = intended_ns;
 		st->intended_count += nkeys;
-		mbx_hist_record(&st->lag, lag);
-		mbx_hist_record(&iv->lag, lag);
-		if (lag > iv->lag_max)
-			iv->lag_max = lag;
-		iv->lag_last = lag;
 	}
+}
+
+/* The send lag of one timed request: written at sent_ns, due at
+ * intended_ns (0 if early). */
+static inline void mbx_rstats_lag(struct mbx_rstats *st, uint64_t intended_ns, uint64_t sent_ns)
+{
+	struct mbx_rinterval *iv = st->cur;
+	uint64_t lag = sent_ns > intended_ns ? sent_ns - intended_ns : 0;
+
+	mbx_hist_record(&st->lag, lag);
+	mbx_hist_record(&iv->lag, lag);
+	if (lag > iv->lag_max)
+		iv->lag_max = lag;
+	iv->lag_last = lag;
+}
+
+/* Both at once: a request written at now_ns. */
+static inline void mbx_rstats_sent(struct mbx_rstats *st, unsigned op, unsigned proto,
+				   unsigned nkeys, uint64_t intended_ns, uint64_t now_ns)
+{
+	mbx_rstats_sent_count(st, op, proto, nkeys, intended_ns, now_ns);
+	if (intended_ns != MBX_RSTATS_UNTIMED)
+		mbx_rstats_lag(st, intended_ns, now_ns);
 }
 
 void mbx_rstats_lat_slot(struct mbx_rstats *st, struct mbx_rrow *row); /* internal */

@@ -65,6 +65,13 @@ struct rp_conn {
 	uint32_t seg_off;            /* bytes of seg[head] already written */
 	uint8_t *arena;
 	uint32_t arena_head, arena_tail; /* [head, tail) in use; reset when empty */
+	/* timed requests queued but not yet written: their send lag is taken
+	 * when the write that carries their first byte is made */
+	struct rp_lagq {
+		uint64_t due;
+		uint32_t seg; /* their first segment (free-running index) */
+	} lagq[RP_SEGS];
+	uint32_t lq_head, lq_tail;
 	/* parked items, sent in order when the connection can take them */
 	struct rp_item park[RP_PARK];
 	uint32_t park_head, park_tail;

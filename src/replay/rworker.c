@@ -102,6 +102,7 @@ static void conn_reset_output(struct rp_conn *c)
 {
 	c->seg_head = c->seg_tail = 0;
 	c->seg_off = 0;
+	c->lq_head = c->lq_tail = 0; /* never written: no send lag */
 	c->arena_head = c->arena_tail = 0;
 }
 
@@ -218,6 +219,8 @@ static void conn_flush(struct rp_worker *w, struct rp_conn *c)
 			iov[n].iov_base = (void *)(uintptr_t)(g->p + off);
 			iov[n].iov_len = g->len - off;
 		}
+		bool lagging = c->lq_head != c->lq_tail;
+		uint64_t t_write = lagging ? rp_now() : 0;
 		ssize_t r = writev(c->fd, iov, n);
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -243,6 +246,15 @@ static void conn_flush(struct rp_worker *w, struct rp_conn *c)
 				c->arena_head = g->arena_end;
 			c->seg_head++;
 			c->seg_off = 0;
+		}
+		/* timed requests whose first byte went out in this write */
+		while (lagging && c->lq_head != c->lq_tail) {
+			const struct rp_lagq *q = &c->lagq[c->lq_head % RP_SEGS];
+			if ((int32_t)(q->seg - c->seg_head) > 0 ||
+			    (q->seg == c->seg_head && c->seg_off == 0))
+				break;
+			mbx_rstats_lag(w->stats, q->due, t_write);
+			c->lq_head++;
 		}
 	}
 	if (c->seg_head == c->seg_tail) {
@@ -432,6 +444,12 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
 			mbx_rstats_skip(w->stats, op, proto, nm);
 			continue;
 		}
+		if (timed(w) && items[i].t_due) {
+			/* at most one per segment: lagq has RP_SEGS entries */
+			struct rp_lagq *q = &c->lagq[c->lq_tail++ % RP_SEGS];
+			q->due = items[i].t_due;
+			q->seg = c->seg_tail;
+		}
 		queue_bytes(c, wire.hdr, wire.hdr_len);
 		if (wire.value_len)
 			queue_value(c, wire.value, wire.value_avail, wire.value_len);
@@ -461,7 +479,7 @@ static enum send_res send_request(struct rp_worker *w, const struct rp_item *ite
 			w->inflight++;
 			mbx_pair_input(w->pair, mp);
 		}
-		mbx_rstats_sent(w->stats, op, proto, nk,
+		mbx_rstats_sent_count(w->stats, op, proto, nk,
 				timed(w) && items[i].t_due ? items[i].t_due : MBX_RSTATS_UNTIMED, now);
 		if (expects) {
 			if (c->outstanding == 0)
