@@ -287,7 +287,7 @@ static const uint8_t *st_head(struct mbx_parser *p, struct mbx_parse_ctx *ctx, c
 		return d + hl;
 	}
 
-	const uint8_t *nl = memchr(d, '\n', MBX_MIN(avail, (size_t)MBX_LINE_WIN));
+	const uint8_t *nl = mbx_proto_find_nl(d, MBX_MIN(avail, (size_t)MBX_LINE_WIN));
 	if (MBX_LIKELY(nl != NULL)) {
 		text_complete(p, ctx, d, (size_t)(nl + 1 - d), ts, ts);
 		return nl + 1;

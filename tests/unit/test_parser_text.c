@@ -649,6 +649,27 @@ static void line_too_long_by_one(void **state)
  * every mix of spaces and token bytes (including bytes with the high bit set,
  * which a word-at-a-time zero-byte test can confuse with a space) over lengths 0-40,
  * each line in a buffer of exactly its length (ASan sees any over-read). */
+/* The inline newline search equals memchr for every length 0-200 and
+ * every position of the first '\n' (and none), on exact-size buffers. */
+static void find_nl_matches_memchr(void **state)
+{
+	(void)state;
+	for (size_t n = 0; n <= 200; n++) {
+		for (size_t at = 0; at <= n; at++) { /* at == n: no newline */
+			uint8_t *b = malloc(n ? n : 1);
+			assert_non_null(b);
+			for (size_t i = 0; i < n; i++)
+				b[i] = (uint8_t)('a' + (i * 7) % 26);
+			if (at < n)
+				b[at] = '\n';
+			if (at + 3 < n)
+				b[at + 3] = '\n'; /* a later one must not win */
+			assert_ptr_equal(mbx_proto_find_nl(b, n), n ? memchr(b, '\n', n) : NULL);
+			free(b);
+		}
+	}
+}
+
 static void tokenizer_matches_naive(void **state)
 {
 	(void)state;
@@ -696,6 +717,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(tokenizer_matches_naive),
+	    cmocka_unit_test(find_nl_matches_memchr),
 	    cmocka_unit_test_setup_teardown(retrieval_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(storage_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(other_commands, setup, teardown),
