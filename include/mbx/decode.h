@@ -43,7 +43,7 @@ struct mbx_tcpseg {
 	uint8_t saddr[16];
 	uint8_t daddr[16];
 	uint16_t sport; /* host byte order */
-	uint16_t dport;
+	uint16_t dport; /* right after sport: decode writes both in one store */
 	uint32_t seq;
 	uint32_t ack;
 	uint8_t tcp_flags;   /* MBX_TCP_* */
