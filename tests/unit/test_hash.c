@@ -73,29 +73,31 @@ static uint64_t ref_siphash(const uint8_t key[16], const uint8_t *in, size_t len
 }
 
 /* Every length 0-130 at every alignment, each input ending right before an
- * inaccessible page: equal to the reference, and no byte read outside the
- * input (a read past the end faults; ASan checks the start). */
+ * inaccessible page and each starting right after one: equal to the
+ * reference, and no byte read outside the input (a read past either end
+ * faults). */
 static void siphash_all_lengths_at_page_end(void **state)
 {
 	(void)state;
 	long pg = sysconf(_SC_PAGESIZE);
-	uint8_t *m = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *m = mmap(NULL, (size_t)pg * 3, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(m != MAP_FAILED);
-	assert_int_equal(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
+	uint8_t *d = m + pg; /* [guard][d: one page][guard] */
+	for (long i = 0; i < pg; i++)
+		d[i] = (uint8_t)(i * 131 + 7);
+	assert_int_equal(mprotect(m, (size_t)pg, PROT_NONE), 0);
+	assert_int_equal(mprotect(d + pg, (size_t)pg, PROT_NONE), 0);
 	uint8_t key[16];
 	for (int i = 0; i < 16; i++)
 		key[i] = (uint8_t)(0xa5 ^ (i * 37));
-	for (long i = 0; i < pg; i++)
-		m[i] = (uint8_t)(i * 131 + 7);
 	for (size_t len = 0; len <= 130; len++) {
 		for (size_t al = 0; al < 8; al++) {
-			const uint8_t *in = m + pg - len - al;
-			assert_int_equal(mbx_siphash(key, in, len), ref_siphash(key, in, len));
+			const uint8_t *at_end = d + pg - len - al, *at_start = d + al;
+			assert_int_equal(mbx_siphash(key, at_end, len), ref_siphash(key, at_end, len));
+			assert_int_equal(mbx_siphash(key, at_start, len), ref_siphash(key, at_start, len));
 		}
-		const uint8_t *end = m + pg - len;
-		assert_int_equal(mbx_siphash(key, end, len), ref_siphash(key, end, len));
 	}
-	munmap(m, (size_t)pg * 2);
+	munmap(m, (size_t)pg * 3);
 }
 
 static void siphash_key_changes_output(void **state)

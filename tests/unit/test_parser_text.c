@@ -645,10 +645,6 @@ static void line_too_long_by_one(void **state)
 	free(s);
 }
 
-/* The tokenizer (which scans 8 bytes at a time) against a byte-by-byte one:
- * every mix of spaces and token bytes (including bytes with the high bit set,
- * which a word-at-a-time zero-byte test can confuse with a space) over lengths 0-40,
- * each line in a buffer of exactly its length (ASan sees any over-read). */
 /* The inline newline search equals memchr for every length 0-200 and
  * every position of the first '\n' (and none), on exact-size buffers. */
 static void find_nl_matches_memchr(void **state)
@@ -670,6 +666,13 @@ static void find_nl_matches_memchr(void **state)
 	}
 }
 
+/* The tokenizer (8 bytes at a time, and an SSE2 space mask for lines of
+ * 16-64 bytes) against a byte-by-byte one: every mix of spaces and token
+ * bytes (including bytes with the high bit set, which a word-at-a-time
+ * zero-byte test can confuse with a space) over lengths 0-150, with the
+ * token limit at MBX_TOK_MAX and at 0-5 (the max + 1 answer for too many
+ * tokens), each line in a buffer of exactly its length (ASan sees any
+ * over-read). */
 static void tokenizer_matches_naive(void **state)
 {
 	(void)state;
@@ -685,8 +688,15 @@ static void tokenizer_matches_naive(void **state)
 				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 				s[i] = alphabet[x & 15];
 			}
-			struct mbx_tok t[MBX_TOK_MAX];
-			unsigned nt = mbx_proto_tokenize(s, n, t, MBX_TOK_MAX);
+			struct mbx_tok t[MBX_TOK_MAX + 1];
+			/* every 4th line with a limit of 0-5 tokens; t[max] is a
+			 * canary: nothing may be stored past the limit */
+			unsigned max = iter % 4 ? MBX_TOK_MAX : (unsigned)(iter / 4) % 6;
+			t[max].p = (const uint8_t *)&x;
+			t[max].len = 0xdead;
+			unsigned nt = mbx_proto_tokenize(s, n, t, max);
+			assert_ptr_equal(t[max].p, (const uint8_t *)&x);
+			assert_int_equal(t[max].len, 0xdead);
 			/* naive */
 			unsigned k = 0;
 			size_t i = 0;
@@ -698,7 +708,7 @@ static void tokenizer_matches_naive(void **state)
 				size_t j = i;
 				while (j < n && s[j] != ' ')
 					j++;
-				if (k == MBX_TOK_MAX) {
+				if (k == max) {
 					k++;
 					break;
 				}
@@ -710,6 +720,22 @@ static void tokenizer_matches_naive(void **state)
 			assert_int_equal(nt, k);
 			free(s);
 		}
+	}
+	/* 16-64-byte lines with more tokens than MBX_TOK_MAX ("a b c ..."):
+	 * max + 1, and nothing stored past t[MBX_TOK_MAX - 1] */
+	for (size_t ntok = MBX_TOK_MAX - 2; ntok <= 32; ntok++) {
+		uint8_t line[64];
+		size_t n = 2 * ntok - 1;
+		for (size_t i = 0; i < n; i++)
+			line[i] = i % 2 ? ' ' : (uint8_t)('a' + i / 2 % 26);
+		struct mbx_tok t[MBX_TOK_MAX + 1];
+		t[MBX_TOK_MAX].p = line;
+		t[MBX_TOK_MAX].len = 0xdead;
+		unsigned nt = mbx_proto_tokenize(line, n, t, MBX_TOK_MAX);
+		assert_int_equal(nt, ntok > MBX_TOK_MAX ? MBX_TOK_MAX + 1 : ntok);
+		assert_int_equal(t[MBX_TOK_MAX].len, 0xdead);
+		for (unsigned k = 0; k < MBX_MIN(nt, MBX_TOK_MAX); k++)
+			assert_ptr_equal(t[k].p, line + 2 * k);
 	}
 }
 
