@@ -98,11 +98,22 @@ static void pair_ctl(struct rp_worker *w, struct rp_conn *c, unsigned kind, unsi
 
 /* ---- connections --------------------------------------------------------- */
 
-static void conn_reset_output(struct rp_conn *c)
+/* Timed requests queued on c that will never be written (the connection
+ * failed, or the run ended): their send lag is at least until now, and is
+ * recorded so (the worst-delayed requests stay in the lag figures, and
+ * every request counted as sent has one lag sample). */
+static void lagq_settle(struct rp_worker *w, struct rp_conn *c, uint64_t now)
 {
+	for (; c->lq_head != c->lq_tail; c->lq_head++)
+		mbx_rstats_lag(w->stats, c->lagq[c->lq_head % RP_SEGS].due, now);
+	c->lq_head = c->lq_tail = 0;
+}
+
+static void conn_reset_output(struct rp_worker *w, struct rp_conn *c)
+{
+	lagq_settle(w, c, rp_now());
 	c->seg_head = c->seg_tail = 0;
 	c->seg_off = 0;
-	c->lq_head = c->lq_tail = 0; /* never written: no send lag */
 	c->arena_head = c->arena_tail = 0;
 }
 
@@ -126,7 +137,7 @@ static void conn_fail(struct rp_worker *w, struct rp_conn *c, bool was_timeout)
 	} else {
 		mbx_rstats_add(w->stats, MBX_RSTAT_CONNECT_ERRORS, 1);
 	}
-	conn_reset_output(c);
+	conn_reset_output(w, c);
 	c->outstanding = 0;
 	c->draining = 0;
 	c->want_out = 0;
@@ -792,6 +803,7 @@ void *rp_worker_main(void *arg)
 			close(c->fd);
 			c->fd = -1;
 		}
+		lagq_settle(w, c, now_end);
 		drop_parked(w, c, count_unsent);
 	}
 	/* requests still pending are unanswered (aborted); quiet ones without

@@ -88,6 +88,9 @@ killed)
     report_written killed
     jt killed 'd["totals"]["completed"] >= 1000 and d["totals"]["reconnects"] >= 1 and d["totals"]["connect_errors"] >= 1'
     jt killed 'd["totals"]["aborted"] >= 1000 and d["totals"]["errors"] == 0 and d["run"]["interrupted"]'
+    # requests queued on the killed connections were never written: they
+    # still have a send lag (until the failure), one per request
+    jt killed 'd["lag"]["count"] == d["totals"]["requests"]'
     ;;
 errors)
     fake_start errors
