@@ -53,6 +53,7 @@ struct lworker {
 	struct mbx_msg stage[STAGE];
 	unsigned nstage;
 	struct mbx_msg *next;    /* &stage[nstage]: the parsers build messages there */
+	uint64_t ring_waits, ring_wait_ns; /* source_waits: full ring waited out */
 };
 
 struct live {
@@ -77,6 +78,8 @@ struct live {
  * (the writer drains every ring until all are closed, even after an error). */
 static uint32_t stage_wait(struct lworker *w, uint32_t n)
 {
+	uint64_t t0 = realtime_ns();
+	w->ring_waits++;
 	for (unsigned spins = 0; n < w->nstage; spins++) {
 		if (spins < 16) {
 			sched_yield();
@@ -86,6 +89,7 @@ static uint32_t stage_wait(struct lworker *w, uint32_t n)
 		}
 		n += mbx_ring_enqueue_burst(w->ring, w->stage + n, w->nstage - n);
 	}
+	w->ring_wait_ns += realtime_ns() - t0;
 	return n;
 }
 
@@ -196,6 +200,10 @@ static void *worker_main(void *arg)
 		if (w->nstage)
 			sched_yield();
 	}
+	if (w->ring_waits) /* inside the backend's per-packet timing, if it has one */
+		pr_info("capture worker %u: waited for the writer %llu times, %.3f ms in all (file "
+			"replay, ring full)",
+			w->id, (unsigned long long)w->ring_waits, (double)w->ring_wait_ns / 1e6);
 	__atomic_store_n(&w->watermark, UINT64_MAX, __ATOMIC_RELEASE);
 	mbx_ring_close(w->ring);
 	__atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);

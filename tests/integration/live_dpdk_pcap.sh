@@ -52,6 +52,8 @@ smallring)
         "${EAL_BASE[@]}" --vdev="net_pcap0,rx_pcap=$TMPD/c.pcap"
     grep -q "a full worker ring waits for the writer" "$TMPD/dp.log" ||
         fail "file replay not announced as lossless"
+    grep -q "waited for the writer [1-9][0-9]* times" "$TMPD/dp.log" ||
+        fail "the ring never filled: the test did not exercise the wait"
     "$MBX" analyze "$TMPD/dp.mbx" --json "$TMPD/dp.json" --no-text || fail "analyze"
     "$PY" - "$TMPD/dp.json" <<'PYEOF' || fail "ring_full"
 import json, sys
