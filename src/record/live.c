@@ -54,6 +54,7 @@ struct lworker {
 	unsigned nstage;
 	struct mbx_msg *next;    /* &stage[nstage]: the parsers build messages there */
 	uint64_t ring_waits, ring_wait_ns; /* source_waits: full ring waited out */
+	const int *no_writer;    /* atomic: the writer could not start; do not wait for it */
 };
 
 struct live {
@@ -68,6 +69,7 @@ struct live {
 	uint64_t file_start_ns;
 	int writer_done;          /* atomic */
 	int writer_error;
+	int no_writer;            /* atomic: the writer thread could not be started */
 	char errmsg[4200];
 };
 
@@ -81,6 +83,8 @@ static uint32_t stage_wait(struct lworker *w, uint32_t n)
 	uint64_t t0 = realtime_ns();
 	w->ring_waits++;
 	for (unsigned spins = 0; n < w->nstage; spins++) {
+		if (__atomic_load_n(w->no_writer, __ATOMIC_ACQUIRE))
+			break; /* nobody drains the ring: drop and count */
 		if (spins < 16) {
 			sched_yield();
 		} else {
@@ -193,6 +197,11 @@ static void *worker_main(void *arg)
 	uint64_t end = realtime_ns();
 	mbx_cworker_flush(w->cw, end > w->last_ts ? end : w->last_ts);
 	while (w->nstage) { /* end of capture: wait for room rather than drop */
+		if (__atomic_load_n(w->no_writer, __ATOMIC_ACQUIRE)) {
+			MBX_CTR_ADD(&w->ctr, ring_full, w->nstage);
+			w->nstage = 0;
+			break;
+		}
 		uint32_t k = mbx_ring_enqueue_burst(w->ring, w->stage, w->nstage);
 		memmove(w->stage, w->stage + k, (w->nstage - k) * sizeof(w->stage[0]));
 		w->nstage -= k;
@@ -389,6 +398,7 @@ int mbx_live_run(struct mbx_live_cfg *cfg, const char *output, FILE *status,
 		if (!w->q)
 			goto out;
 		w->ring = mbx_ring_create(cfg->ring_size, sizeof(struct mbx_msg));
+		w->no_writer = &lv.no_writer;
 		w->next = w->stage;
 		struct mbx_msg_sink sk = { .emit = worker_emit, .ctx = w, .slot = &w->next };
 		w->cw = mbx_cworker_create(&cfg->rec, i, &sk, &w->ctr);
@@ -427,6 +437,7 @@ int mbx_live_run(struct mbx_live_cfg *cfg, const char *output, FILE *status,
 	}
 	if (pthread_create(&writer, NULL, writer_main, &lv) != 0) {
 		snprintf(err, errlen, "cannot start the writer thread");
+		__atomic_store_n(&lv.no_writer, 1, __ATOMIC_RELEASE); /* workers must not wait */
 		mbx_live_request_stop();
 		goto join;
 	}
