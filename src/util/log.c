@@ -3,12 +3,14 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 int mbx_log_level = MBX_LOG_WARN;
 
 /* One line, one write: capture workers, the writer and the main thread log
  * at the same time, and stderr is unbuffered (a line printed piecewise
- * came out interleaved with another thread's). Longer lines are cut. */
+ * came out interleaved with another thread's). Longer lines are cut, ending
+ * in "...". */
 void mbx_log(int level, const char *fmt, ...)
 {
 	static const char *const prefix[] = { "error: ", "warning: ", "", "debug: " };
@@ -22,8 +24,10 @@ void mbx_log(int level, const char *fmt, ...)
 	int m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
 	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-	if (len > sizeof(line) - 2)
+	if (len > sizeof(line) - 2) { /* cut: say so */
 		len = sizeof(line) - 2;
+		memcpy(line + len - 3, "...", 3);
+	}
 	line[len++] = '\n';
 	fwrite(line, 1, len, stderr);
 }
