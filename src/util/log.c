@@ -3,7 +3,6 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 
 int mbx_log_level = MBX_LOG_WARN;
 
@@ -26,7 +25,7 @@ void mbx_log(int level, const char *fmt, ...)
 	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
 	if (len > sizeof(line) - 2) { /* cut: say so */
 		len = sizeof(line) - 2;
-		memcpy(line + len - 3, "...", 3);
+		line[len - 3] = line[len - 2] = line[len - 1] = '.';
 	}
 	line[len++] = '\n';
 	fwrite(line, 1, len, stderr);
