@@ -206,28 +206,6 @@ static inline uint32_t ft_hash_mix(uint64_t s)
 	return (uint32_t)s;
 }
 
-/* NH (the UMAC inner hash: almost-universal under a secret key) over the
- * ten 32-bit halves of the key, then the finaliser. */
-static inline uint32_t ft_hash_words(const struct mbx_flowtab *ft, const uint32_t w[10])
-{
-	uint64_t s = 0;
-
-	for (size_t i = 0; i < 5; i++)
-		s += (uint64_t)(w[2 * i] + ft->nh[2 * i]) * (uint32_t)(w[2 * i + 1] + ft->nh[2 * i + 1]);
-	return ft_hash_mix(s);
-}
-
-static inline uint32_t ft_hash(const struct mbx_flowtab *ft, const uint64_t k[5])
-{
-	uint32_t w[10];
-
-	for (size_t i = 0; i < 5; i++) {
-		w[2 * i] = (uint32_t)k[i];
-		w[2 * i + 1] = (uint32_t)(k[i] >> 32);
-	}
-	return ft_hash_words(ft, w);
-}
-
 static inline uint32_t ft_rd32(const uint8_t *p)
 {
 	uint32_t v;
@@ -235,23 +213,37 @@ static inline uint32_t ft_rd32(const uint8_t *p)
 	return v;
 }
 
-/* The same value as ft_hash(ft, ft_key(seg)) (the flow unit test's burst
- * stress fails if they ever differ), read straight from the segment's
- * fields. Little-endian: the low half of a key word is its first four
- * bytes. */
-static inline uint32_t ft_hash_seg(const struct mbx_flowtab *ft, const struct mbx_tcpseg *seg)
+/* NH (the UMAC inner hash: almost-universal under a secret key) over the
+ * ten 32-bit halves of a flow key (addresses a and b, 16 bytes each, then
+ * the ports word and a zero word), then the finaliser. Written out on the
+ * fields: built as an array, the words went through the stack first. */
+static inline uint32_t ft_nh(const struct mbx_flowtab *ft, const uint8_t *a, const uint8_t *b,
+			     uint32_t ports)
 {
-	/* ft_hash_words spelled out on the segment's fields: built as an
-	 * array, the words went through the stack first */
 	const uint32_t *nh = ft->nh;
-	const uint8_t *a = seg->saddr, *b = seg->daddr;
-	uint32_t ports = (uint32_t)seg->sport | (uint32_t)seg->dport << 16;
 	uint64_t s = (uint64_t)(ft_rd32(a) + nh[0]) * (uint32_t)(ft_rd32(a + 4) + nh[1]);
 	s += (uint64_t)(ft_rd32(a + 8) + nh[2]) * (uint32_t)(ft_rd32(a + 12) + nh[3]);
 	s += (uint64_t)(ft_rd32(b) + nh[4]) * (uint32_t)(ft_rd32(b + 4) + nh[5]);
 	s += (uint64_t)(ft_rd32(b + 8) + nh[6]) * (uint32_t)(ft_rd32(b + 12) + nh[7]);
 	s += (uint64_t)(ports + nh[8]) * (uint32_t)(0 + nh[9]);
 	return ft_hash_mix(s);
+}
+
+/* Of a key built by ft_key (little-endian: k[0..1] hold a's bytes, k[2..3]
+ * b's, the low half of k[4] the ports word). */
+static inline uint32_t ft_hash(const struct mbx_flowtab *ft, const uint64_t k[5])
+{
+	return ft_nh(ft, (const uint8_t *)&k[0], (const uint8_t *)&k[2], (uint32_t)k[4]);
+}
+
+/* The same value as ft_hash(ft, ft_key(seg)), read straight from the
+ * segment (entries are indexed by this one and an RST finds its reverse
+ * direction by ft_hash: the flow unit test rst_closes_both_directions
+ * fails if they ever differ). */
+static inline uint32_t ft_hash_seg(const struct mbx_flowtab *ft, const struct mbx_tcpseg *seg)
+{
+	return ft_nh(ft, seg->saddr, seg->daddr,
+		     (uint32_t)seg->sport | (uint32_t)seg->dport << 16);
 }
 
 static inline bool ft_key_eq(const uint64_t a[5], const uint64_t b[5])
