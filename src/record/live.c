@@ -75,13 +75,12 @@ struct live {
 
 /* ---- workers ------------------------------------------------------------ */
 
-/* The source is a file (cfg->source_waits): nothing arrives while the
- * worker waits, so a full ring waits for the writer instead of dropping
- * (the writer drains every ring until all are closed, even after an error). */
+/* Wait until the ring took stage[n..nstage): where nothing is lost by
+ * waiting (a file source, cfg->source_waits; the end of a capture), rather
+ * than drop. The writer drains every ring until all are closed, even after
+ * an error; only a writer that never started does not (no_writer). */
 static uint32_t stage_wait(struct lworker *w, uint32_t n)
 {
-	uint64_t t0 = realtime_ns();
-	w->ring_waits++;
 	for (unsigned spins = 0; n < w->nstage; spins++) {
 		if (__atomic_load_n(w->no_writer, __ATOMIC_ACQUIRE))
 			break; /* nobody drains the ring: drop and count */
@@ -93,21 +92,34 @@ static uint32_t stage_wait(struct lworker *w, uint32_t n)
 		}
 		n += mbx_ring_enqueue_burst(w->ring, w->stage + n, w->nstage - n);
 	}
-	w->ring_wait_ns += realtime_ns() - t0;
 	return n;
 }
 
-static void stage_flush(struct lworker *w)
+/* final: the end of the capture, which always waits; during the capture
+ * only a file source does, and those waits are counted (they fall inside
+ * the backend's per-packet timing) */
+static void stage_flush_wait(struct lworker *w, bool final)
 {
 	if (!w->nstage)
 		return;
 	uint32_t n = mbx_ring_enqueue_burst(w->ring, w->stage, w->nstage);
-	if (MBX_UNLIKELY(n < w->nstage) && w->cfg->source_waits)
+	if (MBX_UNLIKELY(n < w->nstage) && final) {
 		n = stage_wait(w, n);
+	} else if (MBX_UNLIKELY(n < w->nstage) && w->cfg->source_waits) {
+		uint64_t t0 = realtime_ns();
+		n = stage_wait(w, n);
+		w->ring_waits++;
+		w->ring_wait_ns += realtime_ns() - t0;
+	}
 	if (n < w->nstage)
 		MBX_CTR_ADD(&w->ctr, ring_full, w->nstage - n); /* never block live capture */
 	w->nstage = 0;
 	w->next = w->stage;
+}
+
+static void stage_flush(struct lworker *w)
+{
+	stage_flush_wait(w, false);
 }
 
 static void worker_emit(void *ctx, const struct mbx_msg *m)
@@ -196,20 +208,8 @@ static void *worker_main(void *arg)
 	worker_drops(w);
 	uint64_t end = realtime_ns();
 	mbx_cworker_flush(w->cw, end > w->last_ts ? end : w->last_ts);
-	while (w->nstage) { /* end of capture: wait for room rather than drop */
-		if (__atomic_load_n(w->no_writer, __ATOMIC_ACQUIRE)) {
-			MBX_CTR_ADD(&w->ctr, ring_full, w->nstage);
-			w->nstage = 0;
-			break;
-		}
-		uint32_t k = mbx_ring_enqueue_burst(w->ring, w->stage, w->nstage);
-		memmove(w->stage, w->stage + k, (w->nstage - k) * sizeof(w->stage[0]));
-		w->nstage -= k;
-		w->next = &w->stage[w->nstage]; /* (nothing is emitted after this; kept exact) */
-		if (w->nstage)
-			sched_yield();
-	}
-	if (w->ring_waits) /* inside the backend's per-packet timing, if it has one */
+	stage_flush_wait(w, true); /* end of capture: wait for room rather than drop */
+	if (w->ring_waits) /* inside the backend's per-packet timing */
 		pr_info("capture worker %u: waited for the writer %llu times, %.3f ms in all (file "
 			"replay, ring full)",
 			w->id, (unsigned long long)w->ring_waits, (double)w->ring_wait_ns / 1e6);

@@ -230,8 +230,8 @@ static void conn_flush(struct rp_worker *w, struct rp_conn *c)
 			iov[n].iov_base = (void *)(uintptr_t)(g->p + off);
 			iov[n].iov_len = g->len - off;
 		}
-		bool lagging = c->lq_head != c->lq_tail;
-		uint64_t t_write = lagging ? rp_now() : 0;
+		/* timed requests waiting for this write: their send time */
+		uint64_t t_write = c->lq_head != c->lq_tail ? rp_now() : 0;
 		ssize_t r = writev(c->fd, iov, n);
 		if (r < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -259,7 +259,7 @@ static void conn_flush(struct rp_worker *w, struct rp_conn *c)
 			c->seg_off = 0;
 		}
 		/* timed requests whose first byte went out in this write */
-		while (lagging && c->lq_head != c->lq_tail) {
+		while (c->lq_head != c->lq_tail) {
 			const struct rp_lagq *q = &c->lagq[c->lq_head % RP_SEGS];
 			if ((int32_t)(q->seg - c->seg_head) > 0 ||
 			    (q->seg == c->seg_head && c->seg_off == 0))
