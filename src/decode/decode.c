@@ -64,8 +64,9 @@ static inline void v4mapped(uint8_t dst[16], const uint8_t *a4)
  * (relative to data, >= off; beyond caplen when the frame was snapped).
  * A header that does not fit the declared length is malformed; one that fits
  * it but not the captured bytes is truncated. */
-static enum mbx_decode_result decode_tcp(const uint8_t *data, uint32_t caplen, uint32_t off,
-					 uint64_t ip_end, struct mbx_tcpseg *seg)
+static inline __attribute__((always_inline)) enum mbx_decode_result
+decode_tcp(const uint8_t *data, uint32_t caplen, uint32_t off, uint64_t ip_end,
+	   struct mbx_tcpseg *seg)
 {
 	if (MBX_UNLIKELY(ip_end - off < 20)) /* ip_end >= off is guaranteed by callers */
 		return ip_end > caplen ? MBX_DEC_TRUNCATED : MBX_DEC_MALFORMED;
@@ -102,8 +103,8 @@ static enum mbx_decode_result decode_tcp(const uint8_t *data, uint32_t caplen, u
 	return MBX_DEC_OK;
 }
 
-static enum mbx_decode_result decode_ipv4(const uint8_t *data, uint32_t caplen, uint32_t off,
-					  struct mbx_tcpseg *seg)
+static inline __attribute__((always_inline)) enum mbx_decode_result
+decode_ipv4_inl(const uint8_t *data, uint32_t caplen, uint32_t off, struct mbx_tcpseg *seg)
 {
 	if (MBX_UNLIKELY(caplen - off < 20))
 		return MBX_DEC_TRUNCATED;
@@ -137,6 +138,12 @@ static enum mbx_decode_result decode_ipv4(const uint8_t *data, uint32_t caplen, 
 	v4mapped(seg->daddr, ip + 16);
 	seg->ip_version = 4;
 	return decode_tcp(data, caplen, off + ihl, (uint64_t)off + tot, seg);
+}
+
+static enum mbx_decode_result decode_ipv4(const uint8_t *data, uint32_t caplen, uint32_t off,
+					  struct mbx_tcpseg *seg)
+{
+	return decode_ipv4_inl(data, caplen, off, seg);
 }
 
 /* Could a fragment whose fragmentable part starts with this header be TCP? */
@@ -289,6 +296,11 @@ static enum mbx_decode_result decode_null(const uint8_t *data, uint32_t caplen,
 enum mbx_decode_result mbx_decode(const uint8_t *data, uint32_t caplen, int linktype,
 				  struct mbx_tcpseg *seg)
 {
+	/* The common frame, Ethernet + IPv4 + TCP, in one function (the same
+	 * code as below, inlined: three calls less per packet). */
+	if (MBX_LIKELY(linktype == MBX_LINK_ETHERNET && caplen >= ETH_HLEN &&
+		       mbx_rd16be(data + 12) == ETHERTYPE_IPV4))
+		return decode_ipv4_inl(data, caplen, ETH_HLEN, seg);
 	switch (linktype) {
 	case MBX_LINK_ETHERNET:
 		if (MBX_UNLIKELY(caplen < ETH_HLEN))

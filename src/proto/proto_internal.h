@@ -149,6 +149,27 @@ bool mbx_proto_meta_rsp(struct mbx_parse_ctx *ctx, unsigned code, const struct m
 static inline const uint8_t *mbx_proto_find_nl(const uint8_t *d, size_t n)
 {
 	size_t i = 0;
+
+	if (n < 16) { /* short segments ("END\r\n", "HD\r\n"): no call */
+		if (n >= 8) {
+			/* two overlapping words; a newline becomes a zero byte, and
+			 * the lowest flagged byte is the first zero byte */
+			uint64_t w, z;
+			memcpy(&w, d, 8);
+			w ^= 0x0a0a0a0a0a0a0a0aULL;
+			z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+			if (z)
+				return d + (__builtin_ctzll(z) >> 3);
+			memcpy(&w, d + n - 8, 8);
+			w ^= 0x0a0a0a0a0a0a0a0aULL;
+			z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+			return z ? d + n - 8 + (__builtin_ctzll(z) >> 3) : NULL;
+		}
+		for (; i < n; i++)
+			if (d[i] == '\n')
+				return d + i;
+		return NULL;
+	}
 #if defined(__SSE2__)
 	const __m128i nl = _mm_set1_epi8('\n');
 	for (; i + 16 <= n && i < 64; i += 16) {
@@ -157,14 +178,14 @@ static inline const uint8_t *mbx_proto_find_nl(const uint8_t *d, size_t n)
 		if (m)
 			return d + i + __builtin_ctz(m);
 	}
-	if (i < 64 && i < n && n >= 16) {
+	if (i < 64 && i < n) {
 		/* the last n - i (< 16) bytes: the 16 that end at d + n */
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(d + n - 16));
 		unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)) >> (16 - (n - i));
 		return m ? d + i + __builtin_ctz(m) : NULL;
 	}
 #endif
-	return i < n ? memchr(d + i, '\n', n - i) : NULL;
+	return memchr(d + i, '\n', n - i); /* i <= n */
 }
 
 /* Opaque token hash (the bytes after 'O'). */

@@ -147,13 +147,19 @@ static bool parse_mag(const uint8_t *s, const uint8_t *e, uint64_t *out)
 {
 	const uint8_t *d0 = s;
 	uint64_t v = 0;
+	/* 19 digits cannot overflow (10^19 - 1 < 2^64): no check for them */
+	const uint8_t *unchecked = e - s > 19 ? s + 19 : e;
 
-	while (s < e && *s >= '0' && *s <= '9') {
+	while (s < unchecked && (unsigned)(*s - '0') < 10) {
+		v = v * 10 + (unsigned)(*s - '0');
+		s++;
+	}
+	while (s == unchecked && s < e && (unsigned)(*s - '0') < 10) {
 		unsigned dg = (unsigned)(*s - '0');
 		if (v > (UINT64_MAX - dg) / 10)
 			return false;
 		v = v * 10 + dg;
-		s++;
+		unchecked = ++s;
 	}
 	if (s == d0 || (s < e && !is_ws(*s)))
 		return false;

@@ -134,15 +134,13 @@ void mbx_cworker_destroy(struct mbx_cworker *w)
 	free(w);
 }
 
-/* Decode one packet and count it; true when it is a TCP segment to feed. */
+/* Decode one packet; true when it is a TCP segment to feed. The caller
+ * counts pkts, bytes and dec_tcp (per burst: cw_decode_one below). */
 static inline bool cw_decode(struct mbx_counters *c, const struct mbx_pkt *pkt, int linktype,
 			     struct mbx_tcpseg *seg)
 {
-	MBX_CTR_INC(c, pkts);
-	MBX_CTR_ADD(c, bytes, pkt->caplen);
 	switch (mbx_decode(pkt->data, pkt->caplen, linktype, seg)) {
 	case MBX_DEC_OK:
-		MBX_CTR_INC(c, dec_tcp);
 		if (MBX_UNLIKELY(seg->payload_len < seg->payload_wire))
 			MBX_CTR_INC(c, dec_snap_short);
 		return true;
@@ -160,8 +158,12 @@ void mbx_cworker_packet(struct mbx_cworker *w, const struct mbx_pkt *pkt, int li
 {
 	struct mbx_tcpseg seg;
 
-	if (cw_decode(w->ctr, pkt, linktype, &seg))
+	MBX_CTR_INC(w->ctr, pkts);
+	MBX_CTR_ADD(w->ctr, bytes, pkt->caplen);
+	if (cw_decode(w->ctr, pkt, linktype, &seg)) {
+		MBX_CTR_INC(w->ctr, dec_tcp);
 		mbx_flowtab_input(w->ft, &seg, pkt->ts_ns);
+	}
 }
 
 #define CW_BURST 32
@@ -176,15 +178,20 @@ void mbx_cworker_burst(struct mbx_cworker *w, const struct mbx_pkt *pkts, unsign
 		const struct mbx_pkt *pb = pkts + base;
 		unsigned b = n - base < CW_BURST ? n - base : CW_BURST;
 		unsigned m = 0;
+		uint64_t bytes = 0;
 
 		/* 1: decode; hash each flow key and prefetch its index slot */
 		/* cppcheck-suppress knownConditionTrueFalse ; false positive: b >= 1 since base < n */
 		for (unsigned i = 0; i < b; i++) {
+			bytes += pb[i].caplen;
 			if (cw_decode(w->ctr, &pb[i], linktype, &seg[m])) {
 				hash[m] = mbx_flowtab_prefetch(w->ft, &seg[m]);
 				idx[m++] = (uint16_t)i;
 			}
 		}
+		MBX_CTR_ADD(w->ctr, pkts, b); /* once per burst, not per packet */
+		MBX_CTR_ADD(w->ctr, bytes, bytes);
+		MBX_CTR_ADD(w->ctr, dec_tcp, m);
 		/* 2: the slots are (being) loaded: prefetch the entries */
 		for (unsigned j = 0; j < m; j++)
 			mbx_flowtab_prefetch_entry(w->ft, hash[j]);

@@ -646,16 +646,22 @@ static void line_too_long_by_one(void **state)
 }
 
 /* The inline newline search equals memchr for every length 0-200 and
- * every position of the first '\n' (and none), on exact-size buffers. */
+ * every position of the first '\n' (and none), on exact-size buffers,
+ * among letters and among the bytes a word-at-a-time test could mistake
+ * for a newline (0x0b, 0x09, 0x8a, 0x00, 0xff, 0x80). */
 static void find_nl_matches_memchr(void **state)
 {
 	(void)state;
-	for (size_t n = 0; n <= 200; n++) {
+	static const uint8_t near[] = {0x0b, 0x09, 0x8a, 0x00, 0xff, 0x80, 0x0b, 'a', 0x0b};
+	for (size_t k = 0; k <= 200 * 2 + 1; k++) {
+		bool hard = k > 200;
+		size_t n = hard ? k - 201 : k;
 		for (size_t at = 0; at <= n; at++) { /* at == n: no newline */
 			uint8_t *b = malloc(n ? n : 1);
 			assert_non_null(b);
 			for (size_t i = 0; i < n; i++)
-				b[i] = (uint8_t)('a' + (i * 7) % 26);
+				b[i] = hard ? near[(i * 5 + at) % sizeof(near)]
+					    : (uint8_t)('a' + (i * 7) % 26);
 			if (at < n)
 				b[at] = '\n';
 			if (at + 3 < n)
@@ -739,6 +745,78 @@ static void tokenizer_matches_naive(void **state)
 	}
 }
 
+/* The number parser against its previous form (a per-digit overflow check)
+ * on digit strings of 0-25 characters, leading zeros, signs, whitespace and
+ * trailing bytes, and the exact 2^64 and 2^63 boundaries. */
+static bool ref_mag(const uint8_t *s, const uint8_t *e, uint64_t *out)
+{
+	const uint8_t *d0 = s;
+	uint64_t v = 0;
+	while (s < e && *s >= '0' && *s <= '9') {
+		unsigned dg = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - dg) / 10)
+			return false;
+		v = v * 10 + dg;
+		s++;
+	}
+	if (s == d0 || (s < e && !(*s == ' ' || (*s >= '\t' && *s <= '\r'))))
+		return false;
+	*out = v;
+	return true;
+}
+
+static void number_parse_matches_reference(void **state)
+{
+	(void)state;
+	static const char *fixed[] = {
+	    "0", "9999999999999999999", "18446744073709551615", "18446744073709551616",
+	    "99999999999999999999", "0000000000000000000000018446744073709551615",
+	    "000000000000000000000000018446744073709551616", "9223372036854775807",
+	    "9223372036854775808", "-9223372036854775808", "-9223372036854775809", "+7", "-0",
+	    " 12", "12 ", "12\r", "12a", "", " ", "+", "-", "1234567890123456789x",
+	};
+	const char *trail = " \t\r\nx0";
+	uint32_t x = 99;
+	for (unsigned round = 0; round < 20000 + sizeof(fixed) / sizeof(fixed[0]); round++) {
+		char buf[40];
+		size_t n = 0;
+		if (round < sizeof(fixed) / sizeof(fixed[0])) {
+			n = strlen(fixed[round]);
+			memcpy(buf, fixed[round], n);
+		} else {
+			x = x * 1103515245u + 12345u;
+			if ((x >> 5) % 4 == 0)
+				buf[n++] = "+- \t"[(x >> 9) % 4];
+			unsigned nd = (x >> 12) % 26;
+			for (unsigned i = 0; i < nd; i++) {
+				x = x * 1103515245u + 12345u;
+				buf[n++] = (char)('0' + (x >> 16) % 10);
+			}
+			if ((x >> 3) % 3 == 0)
+				buf[n++] = trail[(x >> 20) % 6];
+		}
+		const uint8_t *b = (const uint8_t *)buf, *e = b + n, *p = b;
+		while (p < e && (*p == ' ' || (*p >= '\t' && *p <= '\r')))
+			p++;
+		/* u64: an optional '+' */
+		const uint8_t *pu = p < e && *p == '+' ? p + 1 : p;
+		uint64_t want = 0, got = 0;
+		bool wok = ref_mag(pu, e, &want), gok = mbx_proto_parse_u64(b, n, &got);
+		assert_int_equal(gok, wok);
+		if (wok)
+			assert_true(got == want);
+		/* i64: '+' or '-' */
+		bool neg = p < e && *p == '-';
+		const uint8_t *pi = p < e && (*p == '+' || *p == '-') ? p + 1 : p;
+		wok = ref_mag(pi, e, &want) && want <= (uint64_t)INT64_MAX + neg;
+		int64_t gi = 0;
+		gok = mbx_proto_parse_i64(b, n, &gi);
+		assert_int_equal(gok, wok);
+		if (wok)
+			assert_true(gi == (neg ? (int64_t)(0 - want) : (int64_t)want));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -771,6 +849,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(number_syntax, setup, teardown),
 	    cmocka_unit_test_setup_teardown(long_keys_other_commands, setup, teardown),
 	    cmocka_unit_test_setup_teardown(line_too_long_by_one, setup, teardown),
+	    cmocka_unit_test(number_parse_matches_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
