@@ -778,10 +778,11 @@ static void number_parse_matches_reference(void **state)
 	const char *trail = " \t\r\nx0";
 	uint32_t x = 99;
 	for (unsigned round = 0; round < 20000 + sizeof(fixed) / sizeof(fixed[0]); round++) {
-		char buf[40];
+		char buf[64];
 		size_t n = 0;
 		if (round < sizeof(fixed) / sizeof(fixed[0])) {
 			n = strlen(fixed[round]);
+			assert_true(n <= sizeof(buf));
 			memcpy(buf, fixed[round], n);
 		} else {
 			x = x * 1103515245u + 12345u;
