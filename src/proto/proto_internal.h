@@ -145,7 +145,9 @@ bool mbx_proto_meta_rsp(struct mbx_parse_ctx *ctx, unsigned code, const struct m
 			unsigned nt, struct mbx_msg *m);
 /* The first '\n' in [d, d + n), or NULL: memchr, except that the first 64
  * bytes (where nearly every command and reply line ends) are searched 16 at
- * a time inline, without memchr's call and set-up. Reads only [d, d + n). */
+ * a time inline, without memchr's call and set-up, and fewer than 16 bytes
+ * (a segment holding just "END\r\n") 8 at a time or byte by byte. Reads
+ * only [d, d + n). */
 static inline const uint8_t *mbx_proto_find_nl(const uint8_t *d, size_t n)
 {
 	size_t i = 0;

@@ -134,8 +134,8 @@ void mbx_cworker_destroy(struct mbx_cworker *w)
 	free(w);
 }
 
-/* Decode one packet; true when it is a TCP segment to feed. The caller
- * counts pkts, bytes and dec_tcp (per burst: cw_decode_one below). */
+/* Decode one packet; true when it is a TCP segment to feed. The callers
+ * count pkts, bytes and dec_tcp (mbx_cworker_burst once per burst). */
 static inline bool cw_decode(struct mbx_counters *c, const struct mbx_pkt *pkt, int linktype,
 			     struct mbx_tcpseg *seg)
 {
