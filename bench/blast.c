@@ -5,14 +5,14 @@
  * on an AF_PACKET socket). The frames go through the device's queue
  * selection as tcpreplay's do: on a multi-queue device (veth with 2 queues)
  * each connection direction keeps one queue (a flow hash), as RSS keeps it
- * on a NIC. --bypass skips the qdisc layer instead, which is faster but
- * picks the queue from the sending CPU: a direction then moves between
- * queues whenever the scheduler moves the sender, which no NIC does.
+ * on a NIC. (PACKET_QDISC_BYPASS is not used: the kernel then picks the
+ * queue from the sending CPU, and a direction moves between queues whenever
+ * the scheduler moves the sender, which no NIC does.)
  * Frames are sent as captured, in
  * order, each once; a frame the kernel refuses (ENOBUFS) is retried, never
  * skipped, so the receiver sees exactly the capture.
  *
- *   mbx-blast --iface IF [--pps N] [--batch N] [--bypass] CAPTURE.pcap
+ *   mbx-blast --iface IF [--pps N] [--batch N] CAPTURE.pcap
  *
  * Prints tcpreplay's two summary lines ("Actual: N packets (B bytes) sent
  * in S seconds" and "Rated: ... pps"), which bench/capture-live parses. */
@@ -41,8 +41,7 @@ static uint64_t now_ns(void)
 
 static int usage(void)
 {
-	fprintf(stderr,
-		"usage: mbx-blast --iface IF [--pps N] [--batch 1-%d] [--bypass] CAPTURE.pcap\n",
+	fprintf(stderr, "usage: mbx-blast --iface IF [--pps N] [--batch 1-%d] CAPTURE.pcap\n",
 		MAX_BATCH);
 	return 2;
 }
@@ -51,7 +50,6 @@ int main(int argc, char **argv)
 {
 	const char *iface = NULL, *path = NULL;
 	unsigned long pps = 0, batch = 64;
-	int bypass = 0;
 	char err[PCAP_ERRBUF_SIZE];
 
 	for (int i = 1; i < argc; i++) {
@@ -61,8 +59,6 @@ int main(int argc, char **argv)
 			pps = strtoul(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
 			batch = strtoul(argv[++i], NULL, 10);
-		else if (!strcmp(argv[i], "--bypass"))
-			bypass = 1;
 		else if (argv[i][0] != '-' && !path)
 			path = argv[i];
 		else
@@ -134,8 +130,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int sndbuf = 4 << 20;
-	if (bypass && setsockopt(fd, SOL_PACKET, PACKET_QDISC_BYPASS, &bypass, sizeof(bypass)) < 0)
-		fprintf(stderr, "mbx-blast: no qdisc bypass: %s\n", strerror(errno));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 
 	static struct mmsghdr mm[MAX_BATCH];

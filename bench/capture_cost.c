@@ -55,6 +55,10 @@ static void flush(struct sink *s)
 	s->next = s->stage;
 }
 
+/* The capture worker's sink as src/record/live.c's worker_emit builds it
+ * (messages built in place in a 64-message stage, flushed into the ring when
+ * full and at the end of each burst), minus its waits and drop counting,
+ * which a ring drained after every burst never needs. */
 static void emit(void *ctx, const struct mbx_msg *m)
 {
 	struct sink *s = ctx;

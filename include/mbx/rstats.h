@@ -188,15 +188,6 @@ static inline void mbx_rstats_lag(struct mbx_rstats *st, uint64_t intended_ns, u
 	iv->lag_last = lag;
 }
 
-/* Both at once: a request written at now_ns. */
-static inline void mbx_rstats_sent(struct mbx_rstats *st, unsigned op, unsigned proto,
-				   unsigned nkeys, uint64_t intended_ns, uint64_t now_ns)
-{
-	mbx_rstats_sent_count(st, op, proto, nkeys, intended_ns, now_ns);
-	if (intended_ns != MBX_RSTATS_UNTIMED)
-		mbx_rstats_lag(st, intended_ns, now_ns);
-}
-
 void mbx_rstats_lat_slot(struct mbx_rstats *st, struct mbx_rrow *row); /* internal */
 
 /* An event completed: the reply (or the outcome a quiet request's silence

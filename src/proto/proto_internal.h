@@ -143,6 +143,16 @@ unsigned mbx_proto_meta_rsp_code(const struct mbx_tok *t0);
  * be NULL to validate only. */
 bool mbx_proto_meta_rsp(struct mbx_parse_ctx *ctx, unsigned code, const struct mbx_tok *t,
 			unsigned nt, struct mbx_msg *m);
+/* Eight bytes at a time in a register (SWAR): the flags (bit 7 of each byte)
+ * of the zero bytes of x. The lowest flag marks the first zero byte exactly;
+ * flags above it may be false (a borrow only propagates upwards). To find a
+ * byte c, pass x ^ MBX_SWAR_ALL(c). */
+#define MBX_SWAR_ALL(c) (0x0101010101010101ULL * (uint8_t)(c))
+static inline uint64_t mbx_swar_zeros(uint64_t x)
+{
+	return (x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL;
+}
+
 /* The first '\n' in [d, d + n), or NULL: memchr, except that the first 64
  * bytes (where nearly every command and reply line ends) are searched 16 at
  * a time inline, without memchr's call and set-up, and fewer than 16 bytes
@@ -154,17 +164,14 @@ static inline const uint8_t *mbx_proto_find_nl(const uint8_t *d, size_t n)
 
 	if (n < 16) { /* short segments ("END\r\n", "HD\r\n"): no call */
 		if (n >= 8) {
-			/* two overlapping words; a newline becomes a zero byte, and
-			 * the lowest flagged byte is the first zero byte */
+			/* two overlapping words */
 			uint64_t w, z;
 			memcpy(&w, d, 8);
-			w ^= 0x0a0a0a0a0a0a0a0aULL;
-			z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+			z = mbx_swar_zeros(w ^ MBX_SWAR_ALL('\n'));
 			if (z)
 				return d + (__builtin_ctzll(z) >> 3);
 			memcpy(&w, d + n - 8, 8);
-			w ^= 0x0a0a0a0a0a0a0a0aULL;
-			z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+			z = mbx_swar_zeros(w ^ MBX_SWAR_ALL('\n'));
 			return z ? d + n - 8 + (__builtin_ctzll(z) >> 3) : NULL;
 		}
 		for (; i < n; i++)

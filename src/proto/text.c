@@ -21,10 +21,7 @@ static inline const uint8_t *find_space_in(const uint8_t *lo, const uint8_t *s, 
 	while (e - s >= 8) {
 		uint64_t w;
 		memcpy(&w, s, 8);
-		w ^= 0x2020202020202020ULL; /* a space becomes a zero byte */
-		/* the lowest flagged byte is the first zero byte (flags above it
-		 * may be false: a borrow only propagates upwards) */
-		uint64_t z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+		uint64_t z = mbx_swar_zeros(w ^ MBX_SWAR_ALL(' '));
 		if (z)
 			return s + (__builtin_ctzll(z) >> 3); /* little endian */
 		s += 8;
@@ -33,10 +30,10 @@ static inline const uint8_t *find_space_in(const uint8_t *lo, const uint8_t *s, 
 	if (k && e - lo >= 8) {
 		uint64_t w;
 		memcpy(&w, e - 8, 8);
-		w ^= 0x2020202020202020ULL;
-		w >>= 8 * (8 - k); /* s's byte now lowest; zero bytes shifted in above */
-		uint64_t z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
-		z &= (1ULL << (8 * k)) - 1; /* flags of the k real bytes only */
+		/* shifted before the test, so that the bytes before s cannot
+		 * borrow into it: s's byte now lowest, zero bytes shifted in above */
+		w = (w ^ MBX_SWAR_ALL(' ')) >> (8 * (8 - k));
+		uint64_t z = mbx_swar_zeros(w) & ((1ULL << (8 * k)) - 1); /* the k real bytes */
 		return z ? s + (__builtin_ctzll(z) >> 3) : e;
 	}
 	while (s < e && *s != ' ')

@@ -18,6 +18,16 @@
 
 #include "mbx/rstats.h"
 
+/* A request queued and written at the same moment, now_ns: what the replay
+ * worker records in two steps (count when queued, lag when written). */
+static void sent_now(struct mbx_rstats *st, unsigned op, unsigned proto, unsigned nkeys,
+			    uint64_t intended_ns, uint64_t now_ns)
+{
+	mbx_rstats_sent_count(st, op, proto, nkeys, intended_ns, now_ns);
+	if (intended_ns != MBX_RSTATS_UNTIMED)
+		mbx_rstats_lag(st, intended_ns, now_ns);
+}
+
 static uint64_t rnd(uint64_t *s)
 {
 	uint64_t x = *s;
@@ -178,7 +188,7 @@ static void fill_outcomes(struct mbx_rstats *st[2])
 			struct mbx_rstats *s = st[k & 1];
 			/* intended every 10 ms, sent 1 ms late */
 			uint64_t due = now + k * 10 * MBX_NSEC_PER_MSEC;
-			mbx_rstats_sent(s, sets[i].op, sets[i].proto, 1, due,
+			sent_now(s, sets[i].op, sets[i].proto, 1, due,
 					due + MBX_NSEC_PER_MSEC);
 			mbx_rstats_done(s, sets[i].op, sets[i].proto, sets[i].out,
 					(20 + k % 7) * MBX_NSEC_PER_USEC, sets[i].rec);
@@ -186,7 +196,7 @@ static void fill_outcomes(struct mbx_rstats *st[2])
 	}
 	for (unsigned j = 0; j < 7; j++, k++) {
 		uint64_t due = now + k * 10 * MBX_NSEC_PER_MSEC;
-		mbx_rstats_sent(st[k & 1], MBX_OP_GET, MBX_PROTO_TEXT, 1, due,
+		sent_now(st[k & 1], MBX_OP_GET, MBX_PROTO_TEXT, 1, due,
 				due + MBX_NSEC_PER_MSEC);
 	}
 	mbx_rstats_timeout(st[0], MBX_OP_GET, MBX_PROTO_TEXT, 3);
@@ -301,7 +311,7 @@ static void out_of_range_arguments_are_clamped(void **state)
 
 	assert_non_null(st);
 	assert_non_null(t);
-	mbx_rstats_sent(st, 250, 7, 1, MBX_RSTATS_UNTIMED, 5);
+	sent_now(st, 250, 7, 1, MBX_RSTATS_UNTIMED, 5);
 	mbx_rstats_done(st, 250, 7, 99, 1000, 200);
 	mbx_rstats_skip(st, MBX_OP__COUNT, MBX_RSTATS_PROTOS, 1);
 	mbx_rstats_add(st, (enum mbx_rstat_ctr)MBX_RSTAT__COUNT, 1);
@@ -341,7 +351,7 @@ static void *writer_main(void *arg)
 			unsigned out = r & 1 ? MBX_OUT_HIT : MBX_OUT_MISS;
 			mbx_rstats_poll(w->st);
 			t += 1000;
-			mbx_rstats_sent(w->st, MBX_OP_GET, MBX_PROTO_TEXT, 1, t,
+			sent_now(w->st, MBX_OP_GET, MBX_PROTO_TEXT, 1, t,
 					t + (r >> 40) % 50000);
 			w->sent++;
 			mbx_rstats_done(w->st, MBX_OP_GET, MBX_PROTO_TEXT, out,
@@ -635,7 +645,7 @@ static void progress_line_format(void **state)
 		mbx_rstats_done(st[i & 1], MBX_OP_GET, MBX_PROTO_TEXT, MBX_OUT_HIT,
 				i < 97000 ? 41000 : 120000, MBX_OUT_HIT);
 	for (unsigned i = 0; i < 100; i++)
-		mbx_rstats_sent(st[0], MBX_OP_GET, MBX_PROTO_TEXT, 1, 1000000,
+		sent_now(st[0], MBX_OP_GET, MBX_PROTO_TEXT, 1, 1000000,
 				1000000 + (i < 99 ? 12000 : 500 * MBX_NSEC_PER_MSEC));
 	mbx_rstats_done(st[1], MBX_OP_GET, MBX_PROTO_TEXT, MBX_OUT_SERVER_ERROR,
 			MBX_RSTATS_LAT_NONE, MBX_OUT_HIT);
